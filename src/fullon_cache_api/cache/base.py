@@ -1,0 +1,115 @@
+"""What every domain reader shares: the client, the clock, error mapping and SCAN."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from fullon_cache_api.cache.decode import CorruptValue
+from fullon_cache_api.cache.results import Listing, Problem
+from fullon_cache_api.errors import CacheUnavailable
+
+log = logging.getLogger("fullon.api.cache.data")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+Clock = Callable[[], datetime]
+
+_UNAVAILABLE = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+    redis_errors.AuthenticationError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Map "Redis is unreachable" to ``CacheUnavailable``; other errors pass through."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await func(*args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise CacheUnavailable("the cache (Redis) is unavailable") from exc
+
+    return wrapper
+
+
+def key_text(raw: bytes | str) -> str | None:
+    """A key or field name as text; foreign non-UTF-8 names are skipped (``None``)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def numeric_first(item: tuple[str, object]) -> tuple[int, int, str]:
+    """Sort key for ``(id, value)`` pairs: numeric ids in numeric order, then names."""
+    name = item[0]
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def text_fields(raw: Mapping[Any, Any]) -> dict[str, bytes]:
+    """A hash reply with its field names as text, foreign non-UTF-8 fields left out."""
+    return {name: value for field, value in raw.items() if (name := key_text(field)) is not None}
+
+
+def decode_each(
+    key: str,
+    entries: Iterable[tuple[str, bytes | str | None]],
+    decode: Callable[[str, bytes | str], T],
+) -> Listing[T]:
+    """Decode ``(item, raw)`` pairs; a corrupt item is logged, reported and left out."""
+    listing: Listing[T] = Listing()
+    for item, raw in entries:
+        if raw is None:
+            continue
+        try:
+            listing.items.append(decode(item, raw))
+        except CorruptValue as exc:
+            problem = Problem(key=key, item=item, reason=str(exc))
+            log.warning(problem.describe())
+            listing.problems.append(problem)
+    return listing
+
+
+class DomainReader:
+    """Base of the per-domain readers."""
+
+    def __init__(self, redis: Redis, clock: Clock = utc_now) -> None:
+        self.redis = redis
+        self.clock = clock
+
+    async def scan(self, pattern: str, *, type_: str | None = None) -> list[str]:
+        """Every key matching ``pattern`` (SCAN, non-blocking), sorted, as text."""
+        found: set[str] = set()
+        async for raw in self.redis.scan_iter(match=pattern, count=1000, _type=type_):
+            name = key_text(raw)
+            if name is not None:
+                found.add(name)
+        return sorted(found)
+
+    async def hgetall_text(self, key: str) -> dict[str, bytes]:
+        return text_fields(await self.redis.hgetall(key))

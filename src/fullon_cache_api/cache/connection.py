@@ -1,0 +1,23 @@
+"""One shared, hiredis-backed connection pool per process."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import ConnectionPool
+
+from fullon_cache_api.settings import Settings
+
+
+def create_redis(settings: Settings, *, client_name: str = "fullon_cache_api") -> Redis:
+    """A client on a shared pool. Values stay bytes: decoding is done per item, so a
+    foreign non-UTF-8 value (fullon_orm's dogpile cache) degrades one item, not a reply."""
+    pool = ConnectionPool.from_url(
+        settings.redis_dsn(),
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_socket_connect_timeout,
+        health_check_interval=30,
+        client_name=client_name,
+        decode_responses=False,
+    )
+    return Redis(connection_pool=pool)

@@ -1,0 +1,53 @@
+"""Orders (``order_status:{exchange or ex_id}``) and open-order queues (``new_orders:*``).
+
+Queues are read with LRANGE/LLEN only: ``pop_open_order`` is fullon_cache's consumer.
+"""
+
+from __future__ import annotations
+
+from fullon_cache_api.cache import codecs, keys
+from fullon_cache_api.cache.base import DomainReader, cache_read, decode_each, key_text
+from fullon_cache_api.cache.records import OrderRecord
+from fullon_cache_api.cache.results import Listing
+
+
+class OrderReader(DomainReader):
+    @cache_read
+    async def get(self, key: str, order_id: str) -> OrderRecord | None:
+        raw = await self.redis.hget(keys.order_status(key), order_id)
+        return codecs.order(key, order_id, raw) if raw is not None else None
+
+    @cache_read
+    async def of_key(self, key: str) -> Listing[OrderRecord]:
+        """All orders under ``order_status:{key}``, oldest cache write first. The whole hash
+        may vanish: one ``canceled`` order puts a 1 h TTL on it."""
+        name = keys.order_status(key)
+        fields = await self.hgetall_text(name)
+        listing = decode_each(
+            name, sorted(fields.items()), lambda field, raw: codecs.order(key, field, raw)
+        )
+        listing.items.sort(key=_written_order)
+        return listing
+
+    @cache_read
+    async def status_keys(self) -> list[str]:
+        """The suffixes of every ``order_status:*`` hash (exchange names or ex_ids)."""
+        names = await self.scan(f"{keys.ORDER_STATUS_PREFIX}*", type_="hash")
+        return [name[len(keys.ORDER_STATUS_PREFIX) :] for name in names]
+
+
+class OpenOrderQueueReader(DomainReader):
+    @cache_read
+    async def items(self, local_oid: str) -> list[str]:
+        """The queued exchange order ids, index 0 first to be consumed (never popped)."""
+        values = await self.redis.lrange(keys.open_orders(local_oid), 0, -1)
+        return [text for raw in values if (text := key_text(raw)) is not None]
+
+    @cache_read
+    async def length(self, local_oid: str) -> int:
+        return int(await self.redis.llen(keys.open_orders(local_oid)))
+
+
+def _written_order(record: OrderRecord) -> tuple[float, str]:
+    stamp = record.timestamp.timestamp() if record.timestamp else float("-inf")
+    return (stamp, record.order_id)

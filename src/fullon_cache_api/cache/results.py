@@ -1,0 +1,40 @@
+"""Containers for reads that may partly fail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One stored item that could not be decoded and was left out."""
+
+    key: str
+    item: str | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"{self.key}[{self.item}]" if self.item is not None else self.key
+        return f"corrupt entry {where} skipped: {self.reason}"
+
+
+@dataclass(slots=True)
+class Listing(Generic[T]):
+    """The decodable items of a read, plus a problem per item that was dropped."""
+
+    items: list[T] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def extend(self, other: Listing[T]) -> None:
+        self.items.extend(other.items)
+        self.problems.extend(other.problems)

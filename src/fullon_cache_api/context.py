@@ -1,0 +1,41 @@
+"""The per-operation context every resolver receives as ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fullon_cache_api.cache import CacheReader, Listing, Problem
+from fullon_cache_api.settings import Settings
+
+if TYPE_CHECKING:
+    from fullon_cache_api.subscriptions.hub import LiveHub
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class ItemProblem:
+    """A corrupt item dropped from a field's result, reported as an error at ``path``."""
+
+    problem: Problem
+    path: list[str | int]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    cache: CacheReader
+    settings: Settings
+    live: LiveHub | None = None
+    problems: list[ItemProblem] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, problems: list[Problem], path: list[str | int]) -> None:
+        for problem in problems:
+            self.problems.append(ItemProblem(problem, path))
+
+    def items(self, listing: Listing[T], path: list[str | int]) -> list[T]:
+        """The listing's items; its dropped items are reported against ``path``."""
+        if listing.problems:
+            self.report(listing.problems, path)
+        return listing.items

@@ -1,0 +1,54 @@
+"""Stable error codes, carried in ``extensions.code`` of every GraphQL error."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
+    CORRUPT_DATA = "CORRUPT_DATA"
+    INTERNAL = "INTERNAL"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    SLOW_CONSUMER = "SLOW_CONSUMER"
+
+
+class ApiError(Exception):
+    """An error whose message is safe to show to clients."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code.value, **extensions}
+
+
+class InvalidArgument(ApiError):
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+class CacheUnavailable(ApiError):
+    code = ErrorCode.CACHE_UNAVAILABLE
+
+
+class CorruptData(ApiError):
+    """One stored item could not be decoded; the item is dropped, the rest is served."""
+
+    code = ErrorCode.CORRUPT_DATA
+
+
+class QueryTooComplex(ApiError):
+    code = ErrorCode.QUERY_TOO_COMPLEX
+
+
+class BadRequest(ApiError):
+    code = ErrorCode.BAD_REQUEST

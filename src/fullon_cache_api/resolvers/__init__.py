@@ -1,0 +1,1 @@
+"""Query resolvers: validate arguments, call the data layer, report dropped items."""

@@ -1,0 +1,16 @@
+"""The GraphQL schema: types, ``Query`` and ``Subscription``. There is no ``Mutation``."""
+
+from __future__ import annotations
+
+import strawberry
+
+from fullon_cache_api.schema.query import Query
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(query=Query)
+
+
+schema = build_schema()
+
+__all__ = ["Query", "build_schema", "schema"]

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket server: execution, transports and the Starlette app."""

@@ -1,0 +1,96 @@
+"""The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/health``, ``/ready``,
+GraphiQL and its locally served assets."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+import strawberry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from fullon_cache_api import __version__
+from fullon_cache_api.cache import CacheReader, create_redis
+from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
+from fullon_cache_api.schema import schema as default_schema
+from fullon_cache_api.server import ws_protocols as wire
+from fullon_cache_api.server.execution import Executor
+from fullon_cache_api.server.http import graphiql_unavailable, graphql_http, wants_html
+from fullon_cache_api.server.origins import origin_allowed
+from fullon_cache_api.server.services import Services
+from fullon_cache_api.server.ws_connection import GraphQLWebSocket, reject
+from fullon_cache_api.settings import Settings, get_settings
+
+log = logging.getLogger("fullon.api.cache.server")
+
+GRAPHIQL_STATIC = "/graphiql/static"
+
+
+def create_app(
+    settings: Settings | None = None, schema: strawberry.Schema = default_schema
+) -> Starlette:
+    settings = settings or get_settings()
+    path = settings.graphql_path
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cache = CacheReader(
+            create_redis(settings), process_stale_after_s=settings.process_stale_seconds
+        )
+        services = Services(settings=settings, cache=cache, executor=None)  # type: ignore[arg-type]
+        services.executor = Executor(schema, settings, services.context)
+        app.state.services = services
+        if settings.gc_freeze:
+            # Objects created at start-up never need collecting: keep them out of the GC's
+            # generations so collection pauses stay short under fan-out.
+            gc.collect()
+            gc.freeze()
+        log.info("fullon_cache_api %s serving %s", __version__, path)
+        try:
+            yield
+        finally:
+            for connection in list(services.connections):
+                connection.close(wire.GOING_AWAY, "server shutting down")
+            await cache.close()
+
+    async def graphql_endpoint(request: Request) -> Response:
+        if wants_html(request):
+            if not settings.graphiql:
+                return graphiql_unavailable()
+            return HTMLResponse(render_graphiql(path, static_prefix=GRAPHIQL_STATIC))
+        return await graphql_http(request, request.app.state.services)
+
+    async def graphql_websocket(websocket: WebSocket) -> None:
+        if not origin_allowed(websocket.headers, settings.allowed_origins):
+            await reject(websocket, wire.FORBIDDEN, "origin not allowed")
+            return
+        protocol = wire.choose(websocket.scope.get("subprotocols", []))
+        if protocol is None:
+            await reject(websocket, wire.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            return
+        await GraphQLWebSocket(websocket, protocol, websocket.app.state.services).serve()
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def ready(request: Request) -> Response:
+        services: Services = request.app.state.services
+        if await services.cache.health.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "reason": "redis unreachable"}, 503)
+
+    routes = [
+        Route(path, graphql_endpoint, methods=["GET", "POST"]),
+        WebSocketRoute(path, graphql_websocket),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+    ]
+    if settings.graphiql:
+        routes.append(graphiql_mount(GRAPHIQL_STATIC))
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,283 @@
+"""One GraphQL WebSocket connection: frames in, operations, results out.
+
+A single writer task drains the connection's outbox, so results from concurrent operations
+never interleave on the socket and a close is sent after what was queued before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+from graphql import OperationType
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from fullon_cache_api.errors import ErrorCode
+from fullon_cache_api.server import ws_protocols as wire
+from fullon_cache_api.server.execution import RequestError, dumps
+from fullon_cache_api.server.services import DirectSubscriptionRunner, Services
+
+log = logging.getLogger("fullon.api.cache.websocket")
+
+_CLOSE = object()
+
+
+class GraphQLWebSocket:
+    def __init__(
+        self, websocket: WebSocket, protocol: wire.WireProtocol, services: Services
+    ) -> None:
+        self.ws = websocket
+        self.protocol = protocol
+        self.services = services
+        self.settings = services.settings
+        self.operations: dict[str, asyncio.Task[None]] = {}
+        self.init_received = False
+        self.acknowledged = False
+        self.closing = False
+        self.opened_at = time.monotonic()
+        self.operation_count = 0
+        self.last_pong = time.monotonic()
+        self._outbox: deque[Any] = deque()
+        self._wake = asyncio.Event()
+        self._close_frame: tuple[int, str] = (1000, "")
+        self._runner = services.runner or DirectSubscriptionRunner(services)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.ws.accept(subprotocol=self.protocol.name)
+        self.services.connections.add(self)
+        reader = asyncio.create_task(self._read_loop(), name="ws-read")
+        writer = asyncio.create_task(self._write_loop(), name="ws-write")
+        timers = [asyncio.create_task(self._init_deadline(), name="ws-init-deadline")]
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.closing = True
+            for task in (reader, writer, *timers, *self.operations.values()):
+                task.cancel()
+            tasks = [reader, writer, *timers, *self.operations.values()]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.operations.clear()
+            self.services.connections.discard(self)
+            log.info(
+                "websocket closed",
+                extra={
+                    "protocol": self.protocol.name,
+                    "duration_s": round(time.monotonic() - self.opened_at, 3),
+                    "operations": self.operation_count,
+                },
+            )
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after whatever is already queued; later sends are dropped."""
+        if self.closing:
+            return
+        self.closing = True
+        self._close_frame = (code, reason[:120])
+        self._outbox.append(_CLOSE)
+        self._wake.set()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        if self.closing:
+            return
+        self._outbox.append(text)
+        self._wake.set()
+
+    def send_result(self, id_json: str, result: dict[str, Any]) -> None:
+        self.send_text(self.protocol.next_message(id_json, dumps(result).decode()))
+
+    def send_errors(self, id_json: str, errors: list[dict[str, Any]]) -> None:
+        self.send_text(self.protocol.error_message(id_json, errors))
+
+    def send_complete(self, id_json: str) -> None:
+        self.send_text(self.protocol.complete_message(id_json))
+
+    async def _write_loop(self) -> None:
+        outbox = self._outbox
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while outbox:
+                item = outbox.popleft()
+                try:
+                    if item is _CLOSE:
+                        code, reason = self._close_frame
+                        await self.ws.close(code, reason)
+                        return
+                    await self.ws.send_text(item)
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    self.closing = True
+                    return
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        limit = self.settings.ws_max_message_bytes
+        while not self.closing:
+            try:
+                frame = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if frame["type"] == "websocket.disconnect":
+                return
+            text = frame.get("text")
+            if text is None:
+                self.close(wire.BAD_REQUEST, "binary frames are not supported")
+                return
+            if len(text) > limit:
+                self.close(wire.MESSAGE_TOO_BIG, f"message larger than {limit} bytes")
+                return
+            try:
+                message = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                self.close(wire.BAD_REQUEST, "invalid JSON")
+                return
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                self.close(wire.BAD_REQUEST, "a message must be an object with a string type")
+                return
+            self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        protocol = self.protocol
+        if kind == protocol.init:
+            self._on_init(message.get("payload"))
+        elif kind == protocol.subscribe:
+            self._on_subscribe(message)
+        elif kind == protocol.complete_from_client:
+            self._on_complete(message.get("id"))
+        elif protocol is wire.TRANSPORT and kind == "ping":
+            self.send_text('{"type":"pong"}')
+        elif protocol is wire.TRANSPORT and kind == "pong":
+            self.last_pong = time.monotonic()
+        elif protocol is wire.LEGACY and kind == "connection_terminate":
+            self.close(1000, "terminated by the client")
+        else:
+            self.close(wire.BAD_REQUEST, f"unknown message type {kind[:40]!r}")
+
+    def _on_init(self, payload: Any) -> None:
+        if self.init_received:
+            self.close(wire.TOO_MANY_INITIALISATIONS, "Too many initialisation requests")
+            return
+        self.init_received = True
+        if payload is not None and not isinstance(payload, dict):
+            self.close(wire.BAD_REQUEST, "connection_init payload must be an object")
+            return
+        self.acknowledged = True
+        self.last_pong = time.monotonic()
+        self.send_text(self.protocol.ack_message())
+        if self.settings.ws_ping_interval > 0:
+            self.operations["\x00keepalive"] = asyncio.create_task(self._keepalive())
+
+    def _on_subscribe(self, message: dict[str, Any]) -> None:
+        if not self.acknowledged:
+            self.close(wire.UNAUTHORIZED, "Unauthorized")
+            return
+        op_id = message.get("id")
+        payload = message.get("payload")
+        if not isinstance(op_id, str) or not op_id or len(op_id) > 128:
+            self.close(wire.BAD_REQUEST, "an operation id must be a non-empty string")
+            return
+        if not isinstance(payload, dict):
+            self.close(wire.BAD_REQUEST, "the operation payload must be an object")
+            return
+        if op_id in self.operations:
+            self.close(wire.DUPLICATE_ID, f"Subscriber for {op_id[:64]} already exists")
+            return
+        id_json = wire.encode_id(op_id)
+        if self._active_operations() >= self.settings.ws_max_operations:
+            self.send_errors(
+                id_json,
+                [
+                    {
+                        "message": "too many active operations on this connection "
+                        f"(limit {self.settings.ws_max_operations})",
+                        "extensions": {"code": ErrorCode.RATE_LIMITED.value},
+                    }
+                ],
+            )
+            return
+        self.operation_count += 1
+        task = asyncio.create_task(self._run_operation(op_id, id_json, payload))
+        self.operations[op_id] = task
+
+    def _on_complete(self, op_id: Any) -> None:
+        if not isinstance(op_id, str):
+            self.close(wire.BAD_REQUEST, "complete needs an operation id")
+            return
+        task = self.operations.pop(op_id, None)
+        if task is not None:
+            task.cancel()
+
+    def _active_operations(self) -> int:
+        return sum(1 for key in self.operations if not key.startswith("\x00"))
+
+    # -- operations --------------------------------------------------------------------
+
+    async def _run_operation(self, op_id: str, id_json: str, payload: dict[str, Any]) -> None:
+        executor = self.services.executor
+        completed = True
+        try:
+            prepared = executor.prepare(payload.get("query"), payload.get("operationName"))
+            variables = payload.get("variables")
+            if prepared.kind is OperationType.SUBSCRIPTION:
+                await self._runner.run(self, id_json, prepared, variables)
+            else:
+                self.send_result(id_json, await executor.execute(prepared, variables))
+        except RequestError as error:
+            self.send_errors(id_json, error.errors)
+            completed = False
+        except asyncio.CancelledError:
+            completed = False
+            raise
+        except Exception:
+            log.exception("operation %s failed", op_id[:64])
+            self.send_errors(
+                id_json,
+                [{"message": "Internal server error", "extensions": {"code": "INTERNAL"}}],
+            )
+            completed = False
+        finally:
+            if self.operations.get(op_id) is asyncio.current_task():
+                del self.operations[op_id]
+        if completed:
+            self.send_complete(id_json)
+
+    # -- timers ------------------------------------------------------------------------
+
+    async def _init_deadline(self) -> None:
+        await asyncio.sleep(self.settings.ws_connection_init_timeout)
+        if not self.init_received:
+            self.close(wire.INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def _keepalive(self) -> None:
+        interval = self.settings.ws_ping_interval
+        timeout = self.settings.ws_pong_timeout
+        keepalive = self.protocol.keepalive
+        message = f'{{"type":"{keepalive}"}}'
+        while not self.closing:
+            await asyncio.sleep(interval)
+            if self.protocol is wire.TRANSPORT and time.monotonic() - self.last_pong > timeout:
+                self.close(wire.KEEPALIVE_TIMEOUT, "no pong within the keep-alive timeout")
+                return
+            self.send_text(message)
+
+
+def client_addr(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "unknown"
+
+
+async def reject(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accept and close at once, so the client sees the close code and reason."""
+    with contextlib.suppress(Exception):
+        await websocket.accept()
+        await websocket.close(code, reason)
