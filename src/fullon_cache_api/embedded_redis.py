@@ -234,6 +234,7 @@ class EmbeddedRedis:
             if self.running:
                 return
             self._cleanup()  # a previous process may have died on its own
+            _ = self.binary  # resolve (or fail) before creating any files
             attempts = self._PORT_RETRIES if self._auto_port and not self._ever_started else 1
             for attempt in range(attempts):
                 try:

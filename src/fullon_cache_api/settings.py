@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Live data.
     poll_interval_ms: int = Field(default=500, ge=20)
+    poll_intervals_ms: dict[str, int] = Field(
+        default_factory=lambda: {"processes": 2000, "health": 5000}
+    )
     keyspace_notifications: str = Field(default="auto", pattern="^(auto|on|off|enable)$")
     subscriber_buffer: int = Field(default=256, ge=1)
     gc_freeze: bool = True

@@ -190,7 +190,7 @@ class SystemHealthRecord:
     by_status: list[CountRecord]
     stale_processes: list[ProcessRecord]
     error_processes: list[ProcessRecord]
-    checked_at: datetime
+    checked_at: datetime = field(compare=False)  # equal states compare equal
 
 
 @dataclass(slots=True)

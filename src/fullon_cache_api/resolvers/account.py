@@ -53,14 +53,14 @@ async def all_positions(info: Info) -> list[PositionRecord]:
     return info.context.items(listing, info.path.as_list())
 
 
-async def order(info: Info, key: OrderKey, order_id: str) -> OrderRecord | None:
+async def order(info: Info, exchange: OrderKey, order_id: str) -> OrderRecord | None:
     return await info.context.cache.orders.get(
-        args.identifier(key, "key"), args.free_text(order_id, "orderId")
+        args.identifier(exchange, "exchange"), args.free_text(order_id, "orderId")
     )
 
 
-async def orders(info: Info, key: OrderKey) -> list[OrderRecord]:
-    listing = await info.context.cache.orders.of_key(args.identifier(key, "key"))
+async def orders(info: Info, exchange: OrderKey) -> list[OrderRecord]:
+    listing = await info.context.cache.orders.of_key(args.identifier(exchange, "exchange"))
     return info.context.items(listing, info.path.as_list())
 
 

@@ -23,7 +23,9 @@ Symbol = Annotated[str, strawberry.argument(description="Unified symbol, e.g. `B
 ExId = Annotated[str, strawberry.argument(description="User-exchange id (`ex_id`), e.g. `1`.")]
 OrderKey = Annotated[
     str,
-    strawberry.argument(description="The `order_status` key suffix: an exchange name or an ex_id."),
+    strawberry.argument(
+        description="Exchange name or ex_id: the `order_status:{exchange}` key suffix."
+    ),
 ]
 
 

@@ -26,6 +26,8 @@ from fullon_cache_api.server.origins import origin_allowed
 from fullon_cache_api.server.services import Services
 from fullon_cache_api.server.ws_connection import GraphQLWebSocket, reject
 from fullon_cache_api.settings import Settings, get_settings
+from fullon_cache_api.subscriptions.fanout import FanoutRunner
+from fullon_cache_api.subscriptions.hub import LiveHub
 
 log = logging.getLogger("fullon.api.cache.server")
 
@@ -43,8 +45,11 @@ def create_app(
         cache = CacheReader(
             create_redis(settings), process_stale_after_s=settings.process_stale_seconds
         )
-        services = Services(settings=settings, cache=cache, executor=None)  # type: ignore[arg-type]
+        live = LiveHub(cache, settings)
+        await live.start()
+        services = Services(settings=settings, cache=cache, live=live)
         services.executor = Executor(schema, settings, services.context)
+        services.runner = FanoutRunner(services)
         app.state.services = services
         if settings.gc_freeze:
             # Objects created at start-up never need collecting: keep them out of the GC's
@@ -57,6 +62,8 @@ def create_app(
         finally:
             for connection in list(services.connections):
                 connection.close(wire.GOING_AWAY, "server shutting down")
+            await services.runner.close()
+            await live.close()
             await cache.close()
 
     async def graphql_endpoint(request: Request) -> Response:

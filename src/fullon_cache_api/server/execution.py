@@ -8,10 +8,9 @@ Errors are masked: only ``ApiError`` messages reach clients; anything else becom
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,6 @@ from graphql import (
     get_operation_ast,
     parse,
     specified_rules,
-    subscribe,
     validate,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -208,35 +206,6 @@ class Executor:
         if not isinstance(result, ExecutionResult):
             result = await result
         return response(result, context)
-
-    async def source_stream(
-        self, prepared: PreparedOperation, variables: Any, context: RequestContext
-    ) -> AsyncIterator[dict[str, Any]] | dict[str, Any]:
-        """A subscription's stream of response dicts, or an error response."""
-        result = subscribe(
-            self.graphql_schema,
-            prepared.document,
-            context_value=context,
-            variable_values=_variables(variables),
-            operation_name=prepared.operation_name,
-        )
-        if inspect.isawaitable(result):
-            result = await result
-        if isinstance(result, ExecutionResult):
-            return response(result, context)
-        return _responses(result, context)
-
-
-async def _responses(
-    results: AsyncIterator[ExecutionResult], context: RequestContext
-) -> AsyncIterator[dict[str, Any]]:
-    try:
-        async for result in results:
-            yield response(result, context)
-    finally:
-        aclose = getattr(results, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,42 +26,17 @@ class SubscriptionRunner(Protocol):
         variables: Any,
     ) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass
 class Services:
     settings: Settings
     cache: CacheReader
-    executor: Executor
     live: LiveHub | None = None
-    runner: SubscriptionRunner | None = None
+    executor: Executor = field(init=False)
+    runner: SubscriptionRunner = field(init=False)
     connections: set[GraphQLWebSocket] = field(default_factory=set)
 
     def context(self) -> RequestContext:
         return RequestContext(cache=self.cache, settings=self.settings, live=self.live)
-
-
-class DirectSubscriptionRunner:
-    """One graphql-core subscription per subscriber: every event is executed for every
-    subscriber. Kept as the reference behaviour the shared fan-out must match."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    async def run(
-        self,
-        connection: GraphQLWebSocket,
-        id_json: str,
-        prepared: PreparedOperation,
-        variables: Any,
-    ) -> None:
-        executor = self.services.executor
-        stream = await executor.source_stream(prepared, variables, self.services.context())
-        if isinstance(stream, dict):
-            connection.send_result(id_json, stream)
-            return
-        iterator: AsyncIterator[dict[str, Any]] = stream
-        try:
-            async for result in iterator:
-                connection.send_result(id_json, result)
-        finally:
-            await iterator.aclose()  # type: ignore[attr-defined]

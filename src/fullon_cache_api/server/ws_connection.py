@@ -20,11 +20,21 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fullon_cache_api.errors import ErrorCode
 from fullon_cache_api.server import ws_protocols as wire
 from fullon_cache_api.server.execution import RequestError, dumps
-from fullon_cache_api.server.services import DirectSubscriptionRunner, Services
+from fullon_cache_api.server.services import Services
 
 log = logging.getLogger("fullon.api.cache.websocket")
 
 _CLOSE = object()
+
+
+class _Pending:
+    """A queued subscription event; a newer value of a latest-value stream replaces it."""
+
+    __slots__ = ("id_json", "text")
+
+    def __init__(self, id_json: str, text: str) -> None:
+        self.id_json = id_json
+        self.text = text
 
 
 class GraphQLWebSocket:
@@ -42,10 +52,15 @@ class GraphQLWebSocket:
         self.opened_at = time.monotonic()
         self.operation_count = 0
         self.last_pong = time.monotonic()
+        self.scope_key = ""
+        self.coalesced = 0
         self._outbox: deque[Any] = deque()
+        self._latest: dict[str, _Pending] = {}
+        self._backlog: dict[str, int] = {}
+        self._live_ids: set[str] = set()  # ids whose events may still be sent
         self._wake = asyncio.Event()
         self._close_frame: tuple[int, str] = (1000, "")
-        self._runner = services.runner or DirectSubscriptionRunner(services)
+        self._runner = services.runner
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -91,6 +106,54 @@ class GraphQLWebSocket:
         self._outbox.append(text)
         self._wake.set()
 
+    def send_event(self, id_json: str, payload: str, *, coalesce: bool) -> None:
+        """A subscription event whose payload was serialised once for many subscribers.
+
+        Latest-value streams keep at most one unsent event per subscription: a newer one
+        replaces it (counted in ``coalesced``). Other streams may fall ``subscriber_buffer``
+        events behind; past that the subscription ends with ``SLOW_CONSUMER``, and a
+        connection whose queue passes the hard cap is closed.
+        """
+        if self.closing:
+            return
+        if coalesce:
+            pending = self._latest.get(id_json)
+            if pending is not None:
+                pending.text = self.protocol.next_message(id_json, payload)
+                self.coalesced += 1
+                return
+            pending = _Pending(id_json, self.protocol.next_message(id_json, payload))
+            self._latest[id_json] = pending
+            self._outbox.append(pending)
+        else:
+            backlog = self._backlog.get(id_json, 0) + 1
+            if backlog > self.settings.subscriber_buffer:
+                self._drop_slow(id_json)
+                return
+            self._backlog[id_json] = backlog
+            self._outbox.append(_Pending(id_json, self.protocol.next_message(id_json, payload)))
+        if len(self._outbox) > self.settings.subscriber_buffer * 4:
+            self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
+            return
+        self._wake.set()
+
+    def _drop_slow(self, id_json: str) -> None:
+        op_id = orjson.loads(id_json)
+        task = self.operations.pop(op_id, None)
+        if task is not None:
+            task.cancel()
+        self._backlog.pop(id_json, None)
+        self.send_errors(
+            id_json,
+            [
+                {
+                    "message": "subscription ended: the client is reading too slowly "
+                    f"(more than {self.settings.subscriber_buffer} events behind)",
+                    "extensions": {"code": ErrorCode.SLOW_CONSUMER.value},
+                }
+            ],
+        )
+
     def send_result(self, id_json: str, result: dict[str, Any]) -> None:
         self.send_text(self.protocol.next_message(id_json, dumps(result).decode()))
 
@@ -112,6 +175,18 @@ class GraphQLWebSocket:
                         code, reason = self._close_frame
                         await self.ws.close(code, reason)
                         return
+                    if isinstance(item, _Pending):
+                        if item.id_json not in self._live_ids:
+                            continue  # completed by the client meanwhile
+                        if self._latest.get(item.id_json) is item:
+                            del self._latest[item.id_json]
+                        else:
+                            count = self._backlog.get(item.id_json, 0)
+                            if count > 1:
+                                self._backlog[item.id_json] = count - 1
+                            else:
+                                self._backlog.pop(item.id_json, None)
+                        item = item.text
                     await self.ws.send_text(item)
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     self.closing = True
@@ -206,6 +281,7 @@ class GraphQLWebSocket:
             )
             return
         self.operation_count += 1
+        self._live_ids.add(id_json)
         task = asyncio.create_task(self._run_operation(op_id, id_json, payload))
         self.operations[op_id] = task
 
@@ -216,6 +292,7 @@ class GraphQLWebSocket:
         task = self.operations.pop(op_id, None)
         if task is not None:
             task.cancel()
+            self._live_ids.discard(wire.encode_id(op_id))
 
     def _active_operations(self) -> int:
         return sum(1 for key in self.operations if not key.startswith("\x00"))
@@ -250,6 +327,7 @@ class GraphQLWebSocket:
                 del self.operations[op_id]
         if completed:
             self.send_complete(id_json)
+        self._live_ids.discard(id_json)
 
     # -- timers ------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Live data: one shared Redis feed, shared topics, and execute-once fan-out to subscribers."""

@@ -1,0 +1,214 @@
+"""Execute once, fan out to many.
+
+Subscriptions with the same document, variables, operation name and auth scope form a
+group. A group has one source stream and executes the GraphQL selection once per event;
+the result is serialised once and the same text is sent to every member — only the
+envelope with the member's id differs. A member joining a running group gets a snapshot
+consistent with what the group has delivered so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import ExecutionResult, execute, subscribe
+
+from fullon_cache_api.resolvers.live import SOURCE_KEY
+from fullon_cache_api.server.execution import PreparedOperation, RequestError, dumps, response
+from fullon_cache_api.subscriptions.stream import NO_SNAPSHOT, TopicStream
+
+if TYPE_CHECKING:
+    from fullon_cache_api.server.services import Services
+    from fullon_cache_api.server.ws_connection import GraphQLWebSocket
+
+log = logging.getLogger("fullon.api.cache.fanout")
+
+
+class Member:
+    __slots__ = ("connection", "done", "id_json", "joined_seq")
+
+    def __init__(self, connection: GraphQLWebSocket, id_json: str, joined_seq: int) -> None:
+        self.connection = connection
+        self.id_json = id_json
+        self.joined_seq = joined_seq
+        self.done = asyncio.Event()
+
+
+class Group:
+    def __init__(
+        self, key: Hashable, prepared: PreparedOperation, variables: Any, services: Services
+    ) -> None:
+        self.key = key
+        self.prepared = prepared
+        self.variables = variables
+        self.services = services
+        self.context = services.context()
+        self.members: set[Member] = set()
+        self.source: TopicStream | None = None
+        self.opened: asyncio.Future[list[dict[str, Any]] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.seq = 0
+        self.latest_value = False
+        self.events = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Create the source stream and wait for its first state; errors go to ``opened``."""
+        try:
+            # graphql-core resolves the root field (arguments, validation in the resolver);
+            # the resolver leaves its TopicStream in the context. graphql-core's own mapping
+            # iterator is never used: the group executes each event itself.
+            result = subscribe(
+                self.services.executor.graphql_schema,
+                self.prepared.document,
+                context_value=self.context,
+                variable_values=self.variables,
+                operation_name=self.prepared.operation_name,
+            )
+            if inspect.isawaitable(result):
+                result = await result
+            if isinstance(result, ExecutionResult):
+                errors = response(result, self.context).get("errors") or []
+                self.opened.set_result(errors)
+                return
+            stream = self.context.extras.pop(SOURCE_KEY, None)
+            if not isinstance(stream, TopicStream):
+                raise TypeError("the subscription resolver did not open a TopicStream")
+            stream.emit_snapshot = False
+            await stream.ready()
+        except Exception as exc:
+            if not self.opened.done():
+                self.opened.set_exception(exc)
+            return
+        self.source = stream
+        self.latest_value = not stream.spec.keyed and not stream.spec.stateless
+        self._task = asyncio.create_task(self._pump(), name=f"fanout-{self.key!r:.60}")
+        self.opened.set_result(None)
+
+    def join(self, member: Member) -> None:
+        """Send the snapshot to the new member, then make it a member (no await between)."""
+        assert self.source is not None
+        snapshot = self.source.snapshot_event()
+        if snapshot is not NO_SNAPSHOT:
+            payload = self._execute_sync(snapshot)
+            if payload is not None:
+                member.connection.send_event(member.id_json, payload, coalesce=False)
+        member.joined_seq = self.seq
+        self.members.add(member)
+
+    def leave(self, member: Member) -> bool:
+        """Remove a member; True when the group is now empty."""
+        self.members.discard(member)
+        return not self.members
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.source is not None:
+            await self.source.aclose()
+        for member in list(self.members):
+            member.done.set()
+
+    def _execute_sync(self, event: Any) -> str | None:
+        result = execute(
+            self.services.executor.graphql_schema,
+            self.prepared.document,
+            root_value=event,
+            context_value=self.context,
+            variable_values=self.variables,
+            operation_name=self.prepared.operation_name,
+        )
+        if not isinstance(result, ExecutionResult):
+            # Payload types resolve synchronously; an awaitable here is a schema change.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError("subscription payload resolved asynchronously")
+        return dumps(response(result, self.context)).decode()
+
+    async def _pump(self) -> None:
+        assert self.source is not None
+        async for event in self.source:
+            self.seq += 1
+            self.events += 1
+            try:
+                payload = self._execute_sync(event)
+            except Exception:
+                log.exception("subscription event failed to execute")
+                continue
+            if payload is None:
+                continue
+            seq = self.seq
+            coalesce = self.latest_value
+            for member in list(self.members):
+                if member.joined_seq < seq:
+                    member.connection.send_event(member.id_json, payload, coalesce=coalesce)
+        for member in list(self.members):
+            member.done.set()
+
+
+class FanoutRunner:
+    """The production subscription runner: shared groups, one execution per event."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.groups: dict[Hashable, Group] = {}
+
+    async def run(
+        self,
+        connection: GraphQLWebSocket,
+        id_json: str,
+        prepared: PreparedOperation,
+        variables: Any,
+    ) -> None:
+        key = (
+            id(prepared.document),
+            prepared.operation_name,
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b"",
+            connection.scope_key,
+        )
+        group = self.groups.get(key)
+        if group is None:
+            group = Group(key, prepared, variables or None, self.services)
+            self.groups[key] = group
+            await group.open()
+        member = Member(connection, id_json, 0)
+        try:
+            errors = await asyncio.shield(group.opened)
+        except Exception:
+            self._forget(group)
+            raise
+        if errors is not None:
+            self._forget(group)
+            raise RequestError(errors)
+        group.join(member)
+        try:
+            await member.done.wait()
+        finally:
+            if group.leave(member):
+                self._forget(group)
+                await group.close()
+
+    def _forget(self, group: Group) -> None:
+        if self.groups.get(group.key) is group:
+            del self.groups[group.key]
+
+    async def close(self) -> None:
+        groups = list(self.groups.values())
+        self.groups.clear()
+        for group in groups:
+            await group.close()
+
+    @property
+    def member_count(self) -> int:
+        return sum(len(group.members) for group in self.groups.values())

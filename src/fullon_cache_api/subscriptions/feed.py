@@ -1,0 +1,193 @@
+"""One Redis pub/sub connection per server process, shared by every subscriber.
+
+Channel and pattern subscriptions are reference-counted: the first listener subscribes
+upstream, the last one unsubscribes. If Redis goes away the feed reconnects with backoff,
+subscribes again, and tells every listener to re-snapshot (pub/sub has no replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+log = logging.getLogger("fullon.api.cache.feed")
+
+MessageHandler = Callable[[str, bytes], None]
+ResetHandler = Callable[[], None]
+
+
+@dataclass(eq=False)
+class Listener:
+    on_message: MessageHandler
+    on_reset: ResetHandler | None = None
+
+
+@dataclass
+class _Entry:
+    pattern: bool
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class RedisFeed:
+    def __init__(
+        self, redis: Redis, *, max_backoff_s: float = 5.0, idle_ping_s: float = 15.0
+    ) -> None:
+        self._redis = redis
+        self._entries: dict[str, _Entry] = {}
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._max_backoff = max_backoff_s
+        self._idle_ping = idle_ping_s
+        self.messages_received = 0
+        self.reconnects = 0
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe(self, name: str, listener: Listener, *, pattern: bool = False) -> None:
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = self._entries[name] = _Entry(pattern=pattern)
+            self._ensure_running()
+            await self._upstream(name, pattern, subscribe=True)
+        entry.listeners.append(listener)
+
+    async def unsubscribe(self, name: str, listener: Listener) -> None:
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        with contextlib.suppress(ValueError):
+            entry.listeners.remove(listener)
+        if not entry.listeners:
+            del self._entries[name]
+            await self._upstream(name, entry.pattern, subscribe=False)
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted(name for name, entry in self._entries.items() if not entry.pattern)
+
+    @property
+    def patterns(self) -> list[str]:
+        return sorted(name for name, entry in self._entries.items() if entry.pattern)
+
+    async def _upstream(self, name: str, pattern: bool, *, subscribe: bool) -> None:
+        pubsub = self._pubsub
+        if pubsub is None or not self._connected.is_set():
+            return  # applied on (re)connect
+        try:
+            if subscribe:
+                await (pubsub.psubscribe(name) if pattern else pubsub.subscribe(name))
+            else:
+                await (pubsub.punsubscribe(name) if pattern else pubsub.unsubscribe(name))
+        except Exception as exc:  # the read loop notices and reconnects
+            log.warning(
+                "pub/sub %s of %s failed: %s",
+                "subscribe" if subscribe else "unsubscribe",
+                name,
+                exc,
+            )
+
+    # -- connection --------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="redis-feed")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._drop()
+
+    async def _drop(self) -> None:
+        self._connected.clear()
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _connect(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        channels = [name for name, entry in self._entries.items() if not entry.pattern]
+        patterns = [name for name, entry in self._entries.items() if entry.pattern]
+        # A pub/sub connection must not time out while waiting for messages.
+        await pubsub.ping()  # opens the connection; raises if Redis is down
+        if pubsub.connection is not None:
+            pubsub.connection.socket_timeout = None
+        if channels:
+            await pubsub.subscribe(*channels)
+        if patterns:
+            await pubsub.psubscribe(*patterns)
+        self._pubsub = pubsub
+        self._connected.set()
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        first = True
+        while self._entries or first:
+            try:
+                await self._connect()
+                if not first:
+                    self.reconnects += 1
+                    log.info("pub/sub feed reconnected; listeners re-snapshot")
+                    self._reset_all()
+                first = False
+                backoff = 0.05
+                await self._read()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("pub/sub feed lost: %s; retrying in %.2fs", exc, backoff)
+                if first:
+                    first = False  # listeners see the first snapshot fail and retry on reset
+                await self._drop()
+                await asyncio.sleep(backoff * (1 + random.random() * 0.2))
+                backoff = min(backoff * 2, self._max_backoff)
+        await self._drop()
+
+    async def _read(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None
+        while self._entries:
+            message = await pubsub.get_message(timeout=self._idle_ping)
+            if message is None:
+                await pubsub.ping()  # detects a dead connection while idle
+                continue
+            kind = message["type"]
+            if kind not in (b"message", b"pmessage", "message", "pmessage"):
+                continue
+            self.messages_received += 1
+            channel = _text(message["channel"])
+            key = _text(message["pattern"]) if kind in (b"pmessage", "pmessage") else channel
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            data = message["data"]
+            for listener in list(entry.listeners):
+                try:
+                    listener.on_message(channel, data)
+                except Exception:
+                    log.exception("pub/sub listener failed on %s", channel)
+
+    def _reset_all(self) -> None:
+        seen: set[int] = set()
+        for entry in list(self._entries.values()):
+            for listener in list(entry.listeners):
+                if listener.on_reset is not None and id(listener) not in seen:
+                    seen.add(id(listener))
+                    listener.on_reset()
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""
