@@ -39,7 +39,7 @@ class RedisFeed:
     def __init__(
         self, redis: Redis, *, max_backoff_s: float = 5.0, idle_ping_s: float = 15.0
     ) -> None:
-        self._redis = redis
+        self.redis = redis
         self._entries: dict[str, _Entry] = {}
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -116,48 +116,46 @@ class RedisFeed:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _connect(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.ping()  # opens the connection; raises if Redis is down
+        # From here on new names subscribe directly; the ones known now are sent below
+        # (a name sent twice is harmless).
+        self._pubsub = pubsub
+        self._connected.set()
         channels = [name for name, entry in self._entries.items() if not entry.pattern]
         patterns = [name for name, entry in self._entries.items() if entry.pattern]
-        # A pub/sub connection must not time out while waiting for messages.
-        await pubsub.ping()  # opens the connection; raises if Redis is down
-        if pubsub.connection is not None:
-            pubsub.connection.socket_timeout = None
         if channels:
             await pubsub.subscribe(*channels)
         if patterns:
             await pubsub.psubscribe(*patterns)
-        self._pubsub = pubsub
-        self._connected.set()
 
     async def _run(self) -> None:
+        """Runs until ``close()``: connect, read, and on failure reconnect with backoff."""
         backoff = 0.05
-        first = True
-        while self._entries or first:
+        connected_before = False
+        while True:
             try:
                 await self._connect()
-                if not first:
+                if connected_before:
                     self.reconnects += 1
                     log.info("pub/sub feed reconnected; listeners re-snapshot")
                     self._reset_all()
-                first = False
+                connected_before = True
                 backoff = 0.05
                 await self._read()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("pub/sub feed lost: %s; retrying in %.2fs", exc, backoff)
-                if first:
-                    first = False  # listeners see the first snapshot fail and retry on reset
+                connected_before = True  # whatever was missed, listeners re-snapshot
                 await self._drop()
                 await asyncio.sleep(backoff * (1 + random.random() * 0.2))
                 backoff = min(backoff * 2, self._max_backoff)
-        await self._drop()
 
     async def _read(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        while self._entries:
+        while True:
             message = await pubsub.get_message(timeout=self._idle_ping)
             if message is None:
                 await pubsub.ping()  # detects a dead connection while idle

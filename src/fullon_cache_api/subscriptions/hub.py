@@ -13,9 +13,8 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
-from fullon_cache_api.cache import CacheReader
+from fullon_cache_api.cache import CacheReader, create_redis
 from fullon_cache_api.cache.watch import keyspace_supported, merged_keyspace_flags
 from fullon_cache_api.settings import Settings
 from fullon_cache_api.subscriptions.feed import RedisFeed
@@ -28,13 +27,12 @@ log = logging.getLogger("fullon.api.cache.live")
 
 
 class LiveHub:
-    def __init__(
-        self, cache: CacheReader, settings: Settings, *, redis: Redis | None = None
-    ) -> None:
+    def __init__(self, cache: CacheReader, settings: Settings) -> None:
         self.cache = cache
         self.settings = settings
-        self.redis = redis or cache.redis
-        self.feed = RedisFeed(self.redis)
+        self.redis = cache.redis
+        feed_client = create_redis(settings, client_name="fullon_cache_api:feed", for_pubsub=True)
+        self.feed = RedisFeed(feed_client)
         self.topics: dict[Hashable, Topic] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self.mode = "poll"
@@ -49,6 +47,7 @@ class LiveHub:
             await topic.stop()
         self.topics.clear()
         await self.feed.close()
+        await self.feed.redis.aclose()
 
     async def _detect_mode(self) -> str:
         wanted = self.settings.keyspace_notifications

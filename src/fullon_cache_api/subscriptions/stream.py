@@ -53,6 +53,9 @@ class TopicStream:
         if self.topic is None:
             self.topic = await self.hub.attach(self.spec, self)
             await self.topic.ready.wait()
+            # The topic updates its state before delivering, so the snapshot already
+            # includes anything queued while waiting: drop those to avoid repeats.
+            self._queue.clear()
             self._adopt(self.topic.snapshot())
 
     async def aclose(self) -> None:
