@@ -19,12 +19,12 @@ from typing import Any
 
 from fullon_cache_api.simulator.writer import CacheWriter
 
-__all__ = ["seed_scenario"]
+__all__ = ["TICKERS", "seed_scenario"]
 
 JSONDict = dict[str, Any]
 
 # (exchange, symbol, price, 24h volume, half spread, age in seconds)
-_TICKERS: tuple[tuple[str, str, float, float, float, float], ...] = (
+TICKERS: tuple[tuple[str, str, float, float, float, float], ...] = (
     ("binance", "BTC/USDT", 105234.56, 18342.712, 0.01, 0.875),
     ("binance", "ETH/USDT", 2601.38, 412093.5521, 0.01, 0.75),
     ("binance", "SOL/USDT", 152.37, 2210938.4, 0.01, 0.625),
@@ -119,7 +119,7 @@ def _bars(
 
 async def _seed_market(writer: CacheWriter, base: datetime) -> None:
     now = base.timestamp()
-    for exchange, symbol, price, volume, half, age in _TICKERS:
+    for exchange, symbol, price, volume, half, age in TICKERS:
         await writer.set_ticker(
             {
                 "symbol": symbol,

@@ -294,6 +294,18 @@ class CacheWriter:
 
     # ---------------------------------------------------------------- TradesCache
 
+    async def pop_open_order(self, local_oid: str) -> str | None:
+        """What fullon's order service does with ``pop_open_order`` (non-blocking LPOP)."""
+        value = await self.redis.lpop(f"new_orders:{local_oid}")
+        return value if isinstance(value, str) or value is None else str(value)
+
+    async def drain_trades(self, exchange: str, symbol: str) -> list[str]:
+        """What fullon's batcher does with ``get_trades``: LRANGE, then DEL the list."""
+        key = f"trades:{exchange}:{symbol.replace('/', '')}"
+        values = await self.redis.lrange(key, 0, -1)
+        await self.redis.delete(key)
+        return [str(value) for value in values]
+
     async def push_trade_list(self, symbol: str, exchange: str, trade: Mapping[str, Any]) -> int:
         """TradesCache.push_trade_list: RPUSH onto ``trades:{exchange}:{symbol sans "/"}``,
         then SET ``TRADE:STATUS:{exchange}`` to the clock (ISO). Returns the list length.
