@@ -175,14 +175,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- demo
 
 
-def start_live_simulator(writer: CacheWriter) -> asyncio.Task[None] | None:
-    """Start the task that keeps changing the demo data while the API serves it.
+def start_live_simulator(writer: CacheWriter, rate_hz: float) -> asyncio.Task[None] | None:
+    """Start the task that keeps changing the demo data while the API serves it
+    (``rate_hz`` 0: none; the seeded snapshot then stays as it is)."""
+    if rate_hz <= 0:
+        return None
+    from fullon_cache_api.simulator.live import LiveMarket
 
-    The demo has no live mode yet: it serves the seeded snapshot, which does not change,
-    so this starts nothing and returns None. The live mode is added with the live-data
-    work; the demo cancels the task this returns when it stops.
-    """
-    return None
+    return asyncio.create_task(LiveMarket(writer, rate_hz=rate_hz).run(), name="live-market")
 
 
 def _demo_socket(port: int | None) -> socket.socket:
@@ -203,12 +203,16 @@ def _print_banner(
 ) -> None:
     url = f"http://{DEMO_HOST}:{port}/graphql"
     graphiql = "served locally" if assets else "not installed (no npm?): the page uses a CDN"
-    stop = f"Stops by itself after {stop_after:g} s." if stop_after else "Press Ctrl-C to stop."
+    stop = (
+        f"Stops by itself after {stop_after:g} s."
+        if stop_after is not None
+        else "Press Ctrl-C to stop."
+    )
     print(
         f"""
 fullon_cache_api demo
   Redis:     {redis_url} (private, seeded with the demo scenario; {redis_binary})
-  Live data: {"on" if live else "off: the seeded snapshot does not change"}
+  Live data: {"on: a simulated market" if live else "off: the seeded snapshot does not change"}
   GraphiQL assets: {graphiql}
   GraphiQL:  {url}
   {stop}
@@ -229,6 +233,7 @@ async def _serve_demo(
     sock: socket.socket,
     assets: bool,
     stop_after: float | None,
+    rate_hz: float,
 ) -> bool:
     from fullon_cache_api.server.app import create_app
     from fullon_cache_api.simulator import CacheWriter, seed_scenario
@@ -239,7 +244,7 @@ async def _serve_demo(
     try:
         writer = CacheWriter(client)
         await seed_scenario(writer)
-        live = start_live_simulator(writer)
+        live = start_live_simulator(writer, rate_hz)
         port: int = sock.getsockname()[1]
         _print_banner(redis_url, redis_binary, port, assets, live is not None, stop_after)
         return await run_server(create_app(settings), settings, sock=sock, stop_after=stop_after)
@@ -274,7 +279,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"redis_url": redis_server.url})
         try:
             ok = asyncio.run(
-                _serve_demo(settings, redis_server.binary, sock, assets, args.run_seconds)
+                _serve_demo(
+                    settings, redis_server.binary, sock, assets, args.run_seconds, args.rate
+                )
             )
         finally:
             redis_server.stop()
@@ -318,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--run-seconds", type=float, metavar="S", help="stop by itself after S seconds"
+    )
+    demo.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        metavar="HZ",
+        help="simulated market steps per second (default 5; 0: no live data)",
     )
     demo.set_defaults(handler=_cmd_demo)
 

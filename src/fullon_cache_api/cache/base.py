@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from fullon_cache_api.cache.decode import CorruptValue
 from fullon_cache_api.cache.results import Listing, Problem
-from fullon_cache_api.errors import CacheUnavailable
+from fullon_cache_api.errors import CacheUnavailable, CorruptData
 
 log = logging.getLogger("fullon.api.cache.data")
 
@@ -43,7 +43,8 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Map "Redis is unreachable" to ``CacheUnavailable``; other errors pass through."""
+    """Map "Redis is unreachable" to ``CacheUnavailable`` and an undecodable single value to
+    ``CorruptData`` (null plus a CORRUPT_DATA error); other errors pass through."""
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -51,6 +52,8 @@ def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return await func(*args, **kwargs)
         except _UNAVAILABLE as exc:
             raise CacheUnavailable("the cache (Redis) is unavailable") from exc
+        except CorruptValue as exc:  # a single-object read of an undecodable value
+            raise CorruptData(f"corrupt entry skipped: {exc}") from exc
 
     return wrapper
 
