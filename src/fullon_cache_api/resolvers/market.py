@@ -34,7 +34,9 @@ async def tickers(
     ] = None,
 ) -> list[TickerRecord]:
     cache = info.context.cache.tickers
-    listing = await (cache.of_exchange(args.exchange(exchange)) if exchange else cache.all())
+    listing = await (
+        cache.all() if exchange is None else cache.of_exchange(args.exchange(exchange))
+    )
     return info.context.items(listing, info.path.as_list())
 
 

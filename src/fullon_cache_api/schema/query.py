@@ -33,8 +33,12 @@ from fullon_cache_api.schema.types import (
     TradeStatus,
 )
 
+ROOT_RESOLVERS: dict[str, Callable[..., Any]] = {}
+"""Python field name → resolver, so the server can bind root fields to them directly."""
+
 
 def _field(resolver: Callable[..., Any], graphql_type: Any, description: str) -> Any:
+    ROOT_RESOLVERS[resolver.__name__] = resolver
     return strawberry.field(resolver=resolver, graphql_type=graphql_type, description=description)
 
 

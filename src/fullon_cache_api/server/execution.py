@@ -167,7 +167,7 @@ class Executor:
         except GraphQLError as error:
             code = (
                 ErrorCode.QUERY_TOO_COMPLEX
-                if "token limit" in error.message.lower()
+                if "tokens. parsing aborted" in error.message.lower()  # graphql-core's text
                 else ErrorCode.GRAPHQL_PARSE_FAILED
             )
             formatted = format_error(error)

@@ -57,10 +57,24 @@ class Group:
         self.seq = 0
         self.latest_value = False
         self.events = 0
+        self.pending = 0  # subscribers waiting for ``opened``
+        self.closed = False
         self._task: asyncio.Task[None] | None = None
+        self._opening: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Open in a task of the group's own: the subscriber that created the group may
+        complete (or disconnect) while others wait for the same group to open."""
+        self._opening = asyncio.create_task(self.open(), name=f"fanout-open-{self.key!r:.60}")
+
+    @property
+    def idle(self) -> bool:
+        """No member and nobody waiting to join: the group can be closed."""
+        return not self.members and not self.pending
 
     async def open(self) -> None:
         """Create the source stream and wait for its first state; errors go to ``opened``."""
+        stream: TopicStream | None = None
         try:
             # graphql-core resolves the root field (arguments, validation in the resolver);
             # the resolver leaves its TopicStream in the context. graphql-core's own mapping
@@ -83,10 +97,19 @@ class Group:
                 raise TypeError("the subscription resolver did not open a TopicStream")
             stream.emit_snapshot = False
             await stream.ready()
-        except Exception as exc:
+        except BaseException as exc:
+            # Cancelled (the group closed while opening) or failed: nothing may stay
+            # attached to the topic.
+            if stream is not None:
+                await stream.aclose()
             if not self.opened.done():
-                self.opened.set_exception(exc)
-            return
+                if isinstance(exc, Exception):
+                    self.opened.set_exception(exc)
+                else:
+                    self.opened.cancel()
+            if isinstance(exc, Exception):
+                return
+            raise
         self.source = stream
         self.latest_value = not stream.spec.keyed and not stream.spec.stateless
         self._task = asyncio.create_task(self._pump(), name=f"fanout-{self.key!r:.60}")
@@ -104,11 +127,21 @@ class Group:
         self.members.add(member)
 
     def leave(self, member: Member) -> bool:
-        """Remove a member; True when the group is now empty."""
+        """Remove a member; True when the group is now idle."""
         self.members.discard(member)
-        return not self.members
+        return self.idle
 
     async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await opening
+        if not self.opened.done():
+            self.opened.cancel()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -181,20 +214,28 @@ class FanoutRunner:
         if group is None:
             group = Group(key, prepared, variables or None, self.services)
             self.groups[key] = group
-            await group.open()
+            group.start()
         member = Member(connection, id_json, 0)
+        group.pending += 1
         try:
-            errors = await asyncio.shield(group.opened)
-        except Exception:
-            self._forget(group)
-            raise
-        if errors is not None:
-            self._forget(group)
-            raise RequestError(errors)
-        group.join(member)
-        try:
+            try:
+                errors = await asyncio.shield(group.opened)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._forget(group)  # the next subscriber tries again with a new group
+                raise
+            finally:
+                group.pending -= 1
+            if errors is not None:
+                self._forget(group)
+                raise RequestError(errors)
+            if group.closed:
+                return  # closed (server shutdown) between opening and joining
+            group.join(member)
             await member.done.wait()
         finally:
+            # Also when cancelled while the group was opening: the last one out closes it.
             if group.leave(member):
                 self._forget(group)
                 await group.close()

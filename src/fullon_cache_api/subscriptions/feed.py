@@ -33,6 +33,9 @@ class Listener:
 class _Entry:
     pattern: bool
     listeners: list[Listener] = field(default_factory=list)
+    # Set once the (P)SUBSCRIBE was sent on a live connection: from then on every message
+    # published reaches the listeners, so they may read the state (subscribe, then snapshot).
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class RedisFeed:
@@ -52,12 +55,15 @@ class RedisFeed:
     # -- subscriptions -----------------------------------------------------------------
 
     async def subscribe(self, name: str, listener: Listener, *, pattern: bool = False) -> None:
+        """Add a listener; returns once the subscription is in effect upstream (while Redis
+        is unreachable, that is after the reconnect)."""
         entry = self._entries.get(name)
         if entry is None:
             entry = self._entries[name] = _Entry(pattern=pattern)
             self._ensure_running()
             await self._upstream(name, pattern, subscribe=True)
         entry.listeners.append(listener)
+        await entry.sent.wait()
 
     async def unsubscribe(self, name: str, listener: Listener) -> None:
         entry = self._entries.get(name)
@@ -84,6 +90,9 @@ class RedisFeed:
         try:
             if subscribe:
                 await (pubsub.psubscribe(name) if pattern else pubsub.subscribe(name))
+                entry = self._entries.get(name)
+                if entry is not None:
+                    entry.sent.set()
             else:
                 await (pubsub.punsubscribe(name) if pattern else pubsub.unsubscribe(name))
         except Exception as exc:  # the read loop notices and reconnects
@@ -122,12 +131,16 @@ class RedisFeed:
         # (a name sent twice is harmless).
         self._pubsub = pubsub
         self._connected.set()
-        channels = [name for name, entry in self._entries.items() if not entry.pattern]
-        patterns = [name for name, entry in self._entries.items() if entry.pattern]
+        # Each list is taken right before its command is written (no await in between), so
+        # a name unsubscribed meanwhile is not subscribed again.
+        channels = {name: entry for name, entry in self._entries.items() if not entry.pattern}
         if channels:
             await pubsub.subscribe(*channels)
+        patterns = {name: entry for name, entry in self._entries.items() if entry.pattern}
         if patterns:
             await pubsub.psubscribe(*patterns)
+        for entry in (*channels.values(), *patterns.values()):
+            entry.sent.set()
 
     async def _run(self) -> None:
         """Runs until ``close()``: connect, read, and on failure reconnect with backoff."""
