@@ -7,6 +7,7 @@ Tests never touch the machine's own Redis (6379): everything runs against an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -51,3 +52,26 @@ async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+# --------------------------------------------------------------------------- #
+# The real API server (tests/support/server.py), shared by the session
+# --------------------------------------------------------------------------- #
+
+
+@pytest_asyncio.fixture(scope="session")
+async def _api_server_session(redis_server: EmbeddedRedis) -> AsyncIterator[Any]:
+    from support.server import make_settings, running_server
+
+    url = f"redis://{redis_server.host}:{redis_server.port}/{TEST_DB}"
+    async with running_server(make_settings(url)) as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def api_server(redis_url: str, _api_server_session: Any) -> Any:
+    """The real app in uvicorn on 127.0.0.1 (a ``support.server.RunningServer``), reading
+    :func:`redis_url`'s freshly flushed database. Started once per session; settings are the
+    defaults (use ``running_server(make_settings(...))`` for others)."""
+    assert _api_server_session.settings.redis_url == redis_url
+    return _api_server_session

@@ -12,6 +12,8 @@ from fullon_cache_api.cache.records import CacheHealthRecord
 
 
 class HealthReader(DomainReader):
+    _config_denied = False
+
     async def check(self) -> CacheHealthRecord:
         """Never raises: an unreachable cache is reported, not thrown."""
         started = time.perf_counter()
@@ -49,9 +51,16 @@ class HealthReader(DomainReader):
             return False
 
     async def keyspace_events(self) -> str | None:
-        """``notify-keyspace-events`` if this user may read it (CONFIG is often denied)."""
+        """``notify-keyspace-events`` if this user may read it. CONFIG is often denied to
+        read-only users: after the first refusal it is not asked again, so the server's
+        ACL log does not fill with denials."""
+        if self._config_denied:
+            return None
         try:
             config = await self.redis.config_get("notify-keyspace-events")
+        except redis_errors.NoPermissionError:
+            self._config_denied = True
+            return None
         except redis_errors.ResponseError:
             return None
         for name, value in config.items():

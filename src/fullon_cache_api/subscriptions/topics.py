@@ -95,6 +95,7 @@ class Topic:
         self._subscriptions: list[tuple[str, bool, Listener]] = []
         self._dirty = asyncio.Event()
         self._failed = False
+        self._stopped = False
         self._early: list[Any] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -123,6 +124,12 @@ class Topic:
             self._tasks.append(asyncio.create_task(self._poller(spec.refresh_s)))
 
     async def stop(self) -> None:
+        # The flag, not only the cancellation, ends the loops: on Python 3.11 a task
+        # cancelled while a redis-py command completes can lose the cancellation (redis-py
+        # writes through ``asyncio.wait_for``, which then returns the result instead of
+        # raising), and the reloader would wait for the next change forever.
+        self._stopped = True
+        self._dirty.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -231,7 +238,7 @@ class Topic:
             self._dirty.set()
 
     async def _poller(self, interval: float) -> None:
-        while True:
+        while not self._stopped:
             await asyncio.sleep(interval)
             self._dirty.set()
 
@@ -241,6 +248,8 @@ class Topic:
         backoff = 0.05
         while True:
             await self._dirty.wait()
+            if self._stopped:
+                return
             self._dirty.clear()
             try:
                 state = await self.spec.load(self.cache)
@@ -258,6 +267,8 @@ class Topic:
                 await asyncio.sleep(1.0)
                 self._dirty.set()
                 continue
+            if self._stopped:
+                return
             backoff = 0.05
             self.stats.loads += 1
             recovered, self._failed = self._failed, False
