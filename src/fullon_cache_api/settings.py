@@ -7,11 +7,13 @@ Redis variables follow fullon_cache (``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB`
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from typing import Annotated
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -45,7 +47,7 @@ class Settings(BaseSettings):
     ws_max_operations: int = Field(default=100, ge=1)
     ws_ping_interval: float = Field(default=15.0, ge=0)
     ws_pong_timeout: float = Field(default=30.0, gt=0)
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Live data.
     poll_interval_ms: int = Field(default=500, ge=20)
@@ -63,8 +65,12 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        """``https://a,https://b``, ``*`` or a JSON array."""
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
     def redis_dsn(self) -> str:

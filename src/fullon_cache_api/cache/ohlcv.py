@@ -7,23 +7,38 @@ from fullon_cache_api.cache.base import DomainReader, cache_read, decode_each
 from fullon_cache_api.cache.records import OhlcvBarRecord, OhlcvSeriesRecord
 from fullon_cache_api.cache.results import Listing
 
+MAX_READ_FACTOR = 8
+
 
 class OhlcvReader(DomainReader):
     @cache_read
     async def latest(self, symbol: str, timeframe: str, count: int) -> Listing[OhlcvBarRecord]:
-        """The newest ``count`` bars, deduplicated by timestamp (the last write wins) and
-        sorted oldest first. ``count`` must be ≥ 1: fullon_cache's ``count=0`` means all."""
+        """The newest ``count`` distinct bars, sorted oldest first.
+
+        fullon_cache appends a bar again each time it is revised, so duplicates (the last
+        write wins) are removed; when that leaves fewer than ``count`` bars, older items
+        are read too, up to ``MAX_READ_FACTOR * count`` items. ``count`` must be ≥ 1:
+        fullon_cache's ``count=0`` means all.
+        """
         if count < 1:
             raise ValueError("count must be >= 1")
         key = keys.ohlcv(symbol, timeframe)
-        values = await self.redis.lrange(key, -count, -1)
-        listing = decode_each(
-            key,
-            [(str(index), raw) for index, raw in enumerate(values)],
-            lambda _index, raw: codecs.ohlcv_bar(raw),
-        )
-        newest = {bar.timestamp: bar for bar in listing.items}  # later items overwrite
-        listing.items = [newest[stamp] for stamp in sorted(newest)]
+        window = count
+        while True:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.llen(key)
+                pipe.lrange(key, -window, -1)
+                length, values = await pipe.execute()
+            listing = decode_each(
+                key,
+                [(str(index), raw) for index, raw in enumerate(values)],
+                lambda _index, raw: codecs.ohlcv_bar(raw),
+            )
+            newest = {bar.timestamp: bar for bar in listing.items}  # later items overwrite
+            if len(newest) >= count or window >= length or window >= count * MAX_READ_FACTOR:
+                break
+            window = min(window * 2, count * MAX_READ_FACTOR)
+        listing.items = [newest[stamp] for stamp in sorted(newest)[-count:]]
         return listing
 
     @cache_read

@@ -63,6 +63,10 @@ class LiveHub:
             return "poll"
         if keyspace_supported(flags):
             return "keyspace"
+        if wanted == "on" and flags is None:
+            # This Redis user may not read the configuration (CONFIG is often denied to
+            # read-only users): trust the operator, who said the events are on.
+            return "keyspace"
         if wanted in ("on", "enable"):
             log.warning("keyspace notifications requested but not available (%r): polling", flags)
         return "poll"
