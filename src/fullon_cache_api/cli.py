@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import signal
 import socket
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 import uvicorn
 from pydantic import ValidationError
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
 
 from fullon_cache_api.logging_setup import configure_logging
+from fullon_cache_api.server.serving import GracefulServer
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,8 +47,8 @@ SAMPLE_SUBSCRIPTION = (
 # --------------------------------------------------------------------------- server
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server; SIGINT/SIGTERM stop it without being re-raised afterwards.
+class _Server(GracefulServer):
+    """The graceful server; SIGINT/SIGTERM stop it without being re-raised afterwards.
 
     uvicorn re-raises a captured signal once it has shut down, which would end the
     process before the caller's own clean-up (the demo's Redis) ran.
@@ -73,7 +75,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def run_server(
-    app: ASGIApp,
+    app: Starlette,
     settings: Settings,
     *,
     host: str = DEMO_HOST,
@@ -94,8 +96,9 @@ async def run_server(
         ws_max_size=settings.ws_max_message_bytes,
         log_config=None,  # configure_logging() is in charge
         lifespan="on",
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
-    server = _Server(config)
+    server = _Server(config, app, grace_s=settings.shutdown_grace_s)
     timer = None
     if stop_after is not None:
         timer = asyncio.get_running_loop().call_later(stop_after, server.stop)

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     keyspace_notifications: str = Field(default="auto", pattern="^(auto|on|off|enable)$")
     subscriber_buffer: int = Field(default=256, ge=1)
     gc_freeze: bool = True
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
     process_stale_seconds: float = Field(default=120.0, gt=30)
 
     graphiql: bool = True

@@ -17,12 +17,18 @@ polled with a deadline (:func:`wait_until`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import os
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio
@@ -99,8 +105,7 @@ class LiveClient:
     def __init__(self, ws: RawWebSocket) -> None:
         self.ws = ws
         self.queues: dict[str, deque[JSONDict]] = {}
-        self.closed: tuple[int, str] | None = None
-        self.pings = 0
+        self._reading = asyncio.Lock()
 
     async def subscribe(
         self,
@@ -133,10 +138,14 @@ class LiveClient:
         deadline = time.monotonic() + timeout
         while not queue:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no message for operation {op_id!r} within {timeout}s")
             try:
-                await self._pump_one(remaining)
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining), self._reading:
+                    # Several readers may wait (one per operation): one reads the socket
+                    # at a time, routing what it reads to the others' queues.
+                    if not queue:
+                        await self._pump_one(remaining)
             except TimeoutError:
                 raise TimeoutError(
                     f"no message for operation {op_id!r} within {timeout}s"
@@ -161,12 +170,6 @@ class LiveClient:
         """Messages of ``op_id`` already received and not yet read."""
         return len(self.queues.get(op_id, ()))
 
-    async def drain(self, timeout: float = 0.0) -> None:  # noqa: ASYNC109
-        """Route whatever arrives within ``timeout`` (0: only what is already buffered)."""
-        with contextlib.suppress(TimeoutError):
-            while True:
-                await self._pump_one(timeout)
-
 
 @contextlib.asynccontextmanager
 async def live_client(url: str, *, init: bool = True) -> AsyncIterator[LiveClient]:
@@ -174,6 +177,86 @@ async def live_client(url: str, *, init: bool = True) -> AsyncIterator[LiveClien
         if init:
             await ws.init()
         yield LiveClient(ws)
+
+
+# --------------------------------------------------------------------------- raw socket
+
+
+class RawSocketClient:
+    """A WebSocket client on a bare TCP socket (handshake and framing by hand) with a tiny
+    receive buffer, so a test can *stop reading* and make the server's sends block: the
+    kernel buffer is 4 KiB and the stream reader pauses the transport past 2 KiB."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.close_frame: tuple[int, str] | None = None
+
+    @classmethod
+    async def connect(cls, host: str, port: int, path: str) -> RawSocketClient:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"graphql-transport-ws" in head, head
+        return cls(reader, writer)
+
+    async def send(self, message: JSONDict) -> None:
+        self._send_frame(0x1, json.dumps(message).encode())
+        await self.writer.drain()
+
+    def _send_frame(self, opcode: int, data: bytes) -> None:
+        mask = os.urandom(4)
+        length = len(data)
+        if length < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        elif length < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
+        self.writer.write(header + mask + masked)
+
+    async def recv(self, timeout: float = 5.0) -> JSONDict | None:  # noqa: ASYNC109
+        """The next text message, parsed; ``None`` once the server has closed."""
+        async with asyncio.timeout(timeout):
+            while True:
+                first, second = await self.reader.readexactly(2)
+                length = second & 0x7F
+                if length == 126:
+                    (length,) = struct.unpack("!H", await self.reader.readexactly(2))
+                elif length == 127:
+                    (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
+                data = await self.reader.readexactly(length)
+                opcode = first & 0x0F
+                if opcode == 0x1:
+                    message: JSONDict = json.loads(data)
+                    return message
+                if opcode == 0x8:
+                    code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
+                    self.close_frame = (code, data[2:].decode(errors="replace"))
+                    return None
+                if opcode == 0x9:  # a WebSocket-level ping (uvicorn's): pong
+                    self._send_frame(0xA, data)
+                    await self.writer.drain()
+
+    async def aclose(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
 
 
 # --------------------------------------------------------------------------- server
@@ -189,7 +272,6 @@ class LiveEnv:
     redis: redis.asyncio.Redis
     clock: Clock
     writer: CacheWriter
-    extra: JSONDict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -209,6 +291,14 @@ class LiveEnv:
 
     def client(self, *, init: bool = True) -> contextlib.AbstractAsyncContextManager[LiveClient]:
         return live_client(self.server.ws_url, init=init)
+
+    async def reconnect(self) -> None:
+        """A new client for the test's own reads and writes (after Redis restarted)."""
+        old = self.redis
+        self.redis = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+        self.writer.redis = self.redis
+        with contextlib.suppress(Exception):
+            await old.aclose()
 
     async def numsub(self, channel: str) -> int:
         """``PUBSUB NUMSUB channel`` on the Redis server itself."""
@@ -269,11 +359,15 @@ def live_settings(url: str, mode: str, **overrides: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def live_env(mode: str = "keyspace", **overrides: Any) -> AsyncIterator[LiveEnv]:
-    """A private redis-server (keyspace notifications on for ``mode="keyspace"``) and the
-    app serving its database :data:`DB`."""
+async def live_env(
+    mode: str = "keyspace", *, data_dir: Path | None = None, **overrides: Any
+) -> AsyncIterator[LiveEnv]:
+    """A private redis-server (keyspace notifications on for ``mode="keyspace"``; its RDB
+    file in ``data_dir`` if given) and the app serving its database :data:`DB`."""
     assert mode in ("keyspace", "poll"), mode
-    server = EmbeddedRedis(extra_args=KEYSPACE_ARGS if mode == "keyspace" else ())
+    server = EmbeddedRedis(
+        extra_args=KEYSPACE_ARGS if mode == "keyspace" else (), data_dir=data_dir
+    )
     await asyncio.to_thread(server.start)
     client = redis.asyncio.Redis.from_url(
         f"redis://{server.host}:{server.port}/{DB}", decode_responses=True
@@ -305,6 +399,7 @@ __all__ = [
     "Clock",
     "LiveClient",
     "LiveEnv",
+    "RawSocketClient",
     "WsClosed",
     "live_client",
     "live_env",

@@ -31,6 +31,7 @@ from starlette.applications import Starlette
 from fullon_cache_api.schema import schema as default_schema
 from fullon_cache_api.server.app import create_app
 from fullon_cache_api.server.services import Services
+from fullon_cache_api.server.serving import GracefulServer
 from fullon_cache_api.settings import Settings
 
 STARTUP_TIMEOUT = 10.0
@@ -65,12 +66,12 @@ def make_settings(redis_url: str, *, api_port: int = 0, **overrides: Any) -> Set
     return IsolatedSettings(redis_url=redis_url, api_port=api_port, **values)
 
 
-class _Server(uvicorn.Server):
+class _Server(GracefulServer):
     """uvicorn's server, with an event for "startup finished" and no signal capture (the
     test runner keeps its own SIGINT handling)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: uvicorn.Config, app: Starlette, grace_s: float) -> None:
+        super().__init__(config, app, grace_s=grace_s)
         self.startup_done = asyncio.Event()
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
@@ -175,7 +176,7 @@ async def running_server(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    server = _Server(config)
+    server = _Server(config, app, grace_s=5.0)
     serve = asyncio.create_task(server.serve(), name=f"uvicorn:{settings.api_port}")
     started = asyncio.create_task(server.startup_done.wait())
     try:

@@ -27,13 +27,26 @@ log = logging.getLogger("fullon.api.cache.websocket")
 _CLOSE = object()
 
 
+class _Sub:
+    """One live operation id: what of it is queued. Kept per operation, not per id, so an
+    id the client completes and reuses starts clean (what the old one left queued is
+    dropped, not sent under the new one)."""
+
+    __slots__ = ("backlog", "id_json", "latest")
+
+    def __init__(self, id_json: str) -> None:
+        self.id_json = id_json
+        self.latest: _Pending | None = None  # the unsent event of a latest-value stream
+        self.backlog = 0  # unsent events of other streams
+
+
 class _Pending:
     """A queued subscription event; a newer value of a latest-value stream replaces it."""
 
-    __slots__ = ("id_json", "text")
+    __slots__ = ("sub", "text")
 
-    def __init__(self, id_json: str, text: str) -> None:
-        self.id_json = id_json
+    def __init__(self, sub: _Sub, text: str) -> None:
+        self.sub = sub
         self.text = text
 
 
@@ -50,14 +63,13 @@ class GraphQLWebSocket:
         self.acknowledged = False
         self.closing = False
         self.opened_at = time.monotonic()
+        self.finished = asyncio.Event()  # set once everything of this connection is released
         self.operation_count = 0
         self.last_pong = time.monotonic()
         self.scope_key = ""
         self.coalesced = 0
         self._outbox: deque[Any] = deque()
-        self._latest: dict[str, _Pending] = {}
-        self._backlog: dict[str, int] = {}
-        self._live_ids: set[str] = set()  # ids whose events may still be sent
+        self._subs: dict[str, _Sub] = {}  # by JSON id: operations whose events may be sent
         self._wake = asyncio.Event()
         self._close_frame: tuple[int, str] = (1000, "")
         self._runner = services.runner
@@ -80,6 +92,7 @@ class GraphQLWebSocket:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.operations.clear()
             self.services.connections.discard(self)
+            self.finished.set()
             log.info(
                 "websocket closed",
                 extra={
@@ -88,6 +101,13 @@ class GraphQLWebSocket:
                     "operations": self.operation_count,
                 },
             )
+
+    def shut_down(self) -> None:
+        """Server shutdown: complete every active operation, then close with 1001."""
+        for id_json in list(self._subs):
+            self.send_complete(id_json)
+        self._subs.clear()
+        self.close(wire.GOING_AWAY, "server shutting down")
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after whatever is already queued; later sends are dropped."""
@@ -116,33 +136,34 @@ class GraphQLWebSocket:
         """
         if self.closing:
             return
+        sub = self._subs.get(id_json)
+        if sub is None:
+            return  # completed, or ended as a slow consumer: nothing more is sent for it
+        text = self.protocol.next_message(id_json, payload)
         if coalesce:
-            pending = self._latest.get(id_json)
-            if pending is not None:
-                pending.text = self.protocol.next_message(id_json, payload)
+            if sub.latest is not None:
+                sub.latest.text = text
                 self.coalesced += 1
                 return
-            pending = _Pending(id_json, self.protocol.next_message(id_json, payload))
-            self._latest[id_json] = pending
-            self._outbox.append(pending)
+            sub.latest = _Pending(sub, text)
+            self._outbox.append(sub.latest)
         else:
-            backlog = self._backlog.get(id_json, 0) + 1
-            if backlog > self.settings.subscriber_buffer:
-                self._drop_slow(id_json)
+            if sub.backlog >= self.settings.subscriber_buffer:
+                self._drop_slow(sub)
                 return
-            self._backlog[id_json] = backlog
-            self._outbox.append(_Pending(id_json, self.protocol.next_message(id_json, payload)))
+            sub.backlog += 1
+            self._outbox.append(_Pending(sub, text))
         if len(self._outbox) > self.settings.subscriber_buffer * 4:
             self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
             return
         self._wake.set()
 
-    def _drop_slow(self, id_json: str) -> None:
-        op_id = orjson.loads(id_json)
-        task = self.operations.pop(op_id, None)
+    def _drop_slow(self, sub: _Sub) -> None:
+        id_json = sub.id_json
+        del self._subs[id_json]  # what is still queued for it is dropped, not sent
+        task = self.operations.pop(orjson.loads(id_json), None)
         if task is not None:
             task.cancel()
-        self._backlog.pop(id_json, None)
         self.send_errors(
             id_json,
             [
@@ -176,16 +197,13 @@ class GraphQLWebSocket:
                         await self.ws.close(code, reason)
                         return
                     if isinstance(item, _Pending):
-                        if item.id_json not in self._live_ids:
-                            continue  # completed by the client meanwhile
-                        if self._latest.get(item.id_json) is item:
-                            del self._latest[item.id_json]
+                        sub = item.sub
+                        if sub.latest is item:
+                            sub.latest = None
                         else:
-                            count = self._backlog.get(item.id_json, 0)
-                            if count > 1:
-                                self._backlog[item.id_json] = count - 1
-                            else:
-                                self._backlog.pop(item.id_json, None)
+                            sub.backlog -= 1
+                        if self._subs.get(sub.id_json) is not sub:
+                            continue  # completed by the client (or dropped) meanwhile
                         item = item.text
                     await self.ws.send_text(item)
                 except (WebSocketDisconnect, RuntimeError, OSError):
@@ -281,8 +299,8 @@ class GraphQLWebSocket:
             )
             return
         self.operation_count += 1
-        self._live_ids.add(id_json)
-        task = asyncio.create_task(self._run_operation(op_id, id_json, payload))
+        sub = self._subs[id_json] = _Sub(id_json)
+        task = asyncio.create_task(self._run_operation(op_id, sub, payload))
         self.operations[op_id] = task
 
     def _on_complete(self, op_id: Any) -> None:
@@ -292,42 +310,44 @@ class GraphQLWebSocket:
         task = self.operations.pop(op_id, None)
         if task is not None:
             task.cancel()
-            self._live_ids.discard(wire.encode_id(op_id))
+            self._subs.pop(wire.encode_id(op_id), None)
 
     def _active_operations(self) -> int:
         return sum(1 for key in self.operations if not key.startswith("\x00"))
 
     # -- operations --------------------------------------------------------------------
 
-    async def _run_operation(self, op_id: str, id_json: str, payload: dict[str, Any]) -> None:
+    async def _run_operation(self, op_id: str, sub: _Sub, payload: dict[str, Any]) -> None:
+        id_json = sub.id_json
         executor = self.services.executor
-        completed = True
+        result: dict[str, Any] | None = None
+        errors: list[dict[str, Any]] | None = None
         try:
             prepared = executor.prepare(payload.get("query"), payload.get("operationName"))
             variables = payload.get("variables")
             if prepared.kind is OperationType.SUBSCRIPTION:
                 await self._runner.run(self, id_json, prepared, variables)
             else:
-                self.send_result(id_json, await executor.execute(prepared, variables))
+                result = await executor.execute(prepared, variables)
         except RequestError as error:
-            self.send_errors(id_json, error.errors)
-            completed = False
-        except asyncio.CancelledError:
-            completed = False
-            raise
+            errors = error.errors
         except Exception:
             log.exception("operation %s failed", op_id[:64])
-            self.send_errors(
-                id_json,
-                [{"message": "Internal server error", "extensions": {"code": "INTERNAL"}}],
-            )
-            completed = False
+            errors = [{"message": "Internal server error", "extensions": {"code": "INTERNAL"}}]
         finally:
             if self.operations.get(op_id) is asyncio.current_task():
                 del self.operations[op_id]
-        if completed:
-            self.send_complete(id_json)
-        self._live_ids.discard(id_json)
+        # Nothing more is sent for an id the client completed meanwhile (a cancellation
+        # can be lost while a Redis command finishes: the operation then runs to the end).
+        if self._subs.get(id_json) is not sub:
+            return
+        del self._subs[id_json]
+        if errors is not None:
+            self.send_errors(id_json, errors)
+            return
+        if result is not None:
+            self.send_result(id_json, result)
+        self.send_complete(id_json)
 
     # -- timers ------------------------------------------------------------------------
 

@@ -166,8 +166,9 @@ class Topic:
             new = {spec.item_key(item): item for item in state}
             old = self.items
             self.items = new
+            self._merge_early()
             if first:
-                self._ready_with_early()
+                self.ready.set()
                 return
             if as_snapshot:
                 self._publish(self.snapshot())
@@ -180,12 +181,16 @@ class Topic:
                 self._publish(ChangeEvent(ChangeKind.UPSERT, changed))
             return
         old_value, self.value = self.value, state
+        self._merge_early()
+        state = self.value
         if first:
-            self._ready_with_early()
+            self.ready.set()
         elif as_snapshot or old_value != state:
             self._publish(state)
 
-    def _ready_with_early(self) -> None:
+    def _merge_early(self) -> None:
+        """Apply the pushes held back while loading: the load may or may not include them
+        (re-applying a value already loaded changes nothing)."""
         early, self._early = self._early, []
         for record in early:
             if self.spec.keyed:
@@ -193,7 +198,6 @@ class Topic:
                 self.items[self.spec.item_key(record)] = record
             else:
                 self.value = record
-        self.ready.set()
 
     # -- sources -----------------------------------------------------------------------
 
@@ -208,11 +212,11 @@ class Topic:
             return
         if self.spec.stateless:
             self._publish(decoded)
-        elif self.ready.is_set():
+        elif self.ready.is_set() and not self._failed:
             self._apply_push(decoded)
         else:
-            # The first load may or may not include this message: apply it after the load
-            # (re-applying a value already loaded changes nothing).
+            # Before the first load, or while a re-snapshot is due (reconnect, failed
+            # read): held back and folded into that snapshot, so it comes first.
             self._early.append(decoded)
 
     def _on_changed(self, _channel: str, _event: bytes) -> None:
