@@ -22,6 +22,7 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from fullon_cache_api.client.cli_commands import add_client_commands
 from fullon_cache_api.logging_setup import configure_logging
 from fullon_cache_api.server.serving import GracefulServer
 from fullon_cache_api.settings import Settings
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated market steps per second (default 5; 0: no live data)",
     )
     demo.set_defaults(handler=_cmd_demo)
+
+    add_client_commands(commands)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, metavar="PATH", help="write to PATH, not stdout")

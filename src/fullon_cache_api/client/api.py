@@ -75,7 +75,7 @@ def _parsed(document: str) -> DocumentNode:
 
 
 def _request(document: str, variables: Mapping[str, Any] | None) -> GraphQLRequest:
-    values = {k: v for k, v in variables.items()} if variables else None
+    values = dict(variables) if variables else None
     return GraphQLRequest(_parsed(document), variable_values=values)
 
 

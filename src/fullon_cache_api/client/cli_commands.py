@@ -80,8 +80,18 @@ def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
 
 
+class MissingClientExtra(RuntimeError):
+    """gql (the ``client`` extra) is not installed."""
+
+
 def _client(args: argparse.Namespace, **options: Any) -> FullonCacheApi:
-    from fullon_cache_api.client.api import fullon_cache_api
+    try:
+        from fullon_cache_api.client.api import fullon_cache_api
+    except ImportError as exc:  # pragma: no cover - the extra is installed in development
+        raise MissingClientExtra(
+            f"the client needs the `client` extra ({exc.name} is missing): "
+            "pip install 'fullon_cache_api[client]'"
+        ) from None
 
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     return fullon_cache_api(args.url, token, **options)
@@ -140,7 +150,7 @@ def run_query_command(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except FullonCacheApiError as exc:
+    except (FullonCacheApiError, MissingClientExtra) as exc:
         return _fail(str(exc))
     return OK
 
@@ -261,7 +271,7 @@ def run_watch_tickers_command(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except FullonCacheApiError as exc:
+    except (FullonCacheApiError, MissingClientExtra) as exc:
         return _fail(str(exc))
     return OK
 

@@ -18,6 +18,10 @@ Buffering: each stream holds at most ``buffer_size`` unread events.
   streams (ticker, account, system health, order queue); on collection streams it can skip
   ``UPSERT``/``REMOVE`` events (``Stream.conflated`` counts the events replaced).
 
+A server shutting down completes every subscription before closing the socket; a
+``complete`` followed within a second by the close is therefore treated as a dropped
+connection (the stream resumes), not as the end of the stream.
+
 A stream ends (``StopAsyncIteration``) when the server completes it, when it is closed
 (``aclose()``, leaving ``async with``, closing the client), and raises when the server
 reports an error for it or the connection cannot be re-established
@@ -38,7 +42,7 @@ from typing import Any, Generic, Self, TypeVar
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportError, TransportQueryError
 
-from fullon_cache_api.client.connection import Connection
+from fullon_cache_api.client.connection import Connection, Session
 from fullon_cache_api.client.errors import (
     FullonCacheApiError,
     SlowConsumerError,
@@ -52,8 +56,22 @@ T = TypeVar("T")
 JSONDict = dict[str, Any]
 
 
+#: After a server ``complete``, how long to wait for the connection to close: a server
+#: shutting down completes every subscription, then closes the socket.
+COMPLETE_GRACE_S = 1.0
+
+
 class _Overflow(Exception):
     pass
+
+
+async def _going_away(session: Session) -> bool:
+    """Whether ``session`` closes right after a ``complete`` (a server shutdown, not the
+    end of the stream)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(COMPLETE_GRACE_S):
+            await session.wait_closed()
+    return session.closed
 
 
 class StreamCore:
@@ -167,6 +185,9 @@ class StreamCore:
                 finally:
                     with contextlib.suppress(Exception):
                         await generator.aclose()
+                if await _going_away(session):
+                    failed = session  # completed because the server is shutting down
+                    continue
                 self._finish(None)  # completed by the server
                 return
         except _Overflow:

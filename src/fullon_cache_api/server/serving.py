@@ -1,9 +1,10 @@
 """Running the app in uvicorn, with the shutdown GraphQL clients expect.
 
 uvicorn's own shutdown closes WebSockets with 1012 (service restart) before the app hears
-about it. Here, once the server stops accepting, every active subscription gets its
-``complete`` and every socket a 1001 (going away) close; open connections get
-``SHUTDOWN_GRACE_S`` to drain before uvicorn's shutdown cancels what is left.
+about it. Here, once the server stops accepting, every socket gets a 1001 (going away)
+close after what was already queued for it, so clients reconnect (to another instance)
+and resubscribe; open connections get ``SHUTDOWN_GRACE_S`` to drain before uvicorn's
+shutdown cancels what is left.
 """
 
 from __future__ import annotations

@@ -103,9 +103,11 @@ class GraphQLWebSocket:
             )
 
     def shut_down(self) -> None:
-        """Server shutdown: complete every active operation, then close with 1001."""
-        for id_json in list(self._subs):
-            self.send_complete(id_json)
+        """Server shutdown: end every operation here and close with 1001 (going away).
+
+        No ``complete`` is sent: to a client it means the stream finished for good, and
+        graphql-ws/Apollo clients would not resubscribe after reconnecting to another
+        instance. A 1001 close makes them reconnect and resubscribe."""
         self._subs.clear()
         self.close(wire.GOING_AWAY, "server shutting down")
 
