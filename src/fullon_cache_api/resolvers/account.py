@@ -16,7 +16,7 @@ from fullon_cache_api.cache.records import (
 )
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.resolvers import arguments as args
-from fullon_cache_api.resolvers.arguments import Exchange, ExId, OrderKey, Symbol
+from fullon_cache_api.resolvers.arguments import Exchange, ExId, Last, OrderKey, Symbol
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -82,15 +82,11 @@ async def user_trades(
     info: Info,
     uid: str,
     exchange: Exchange,
-    last: Annotated[
-        int | None, strawberry.argument(description="Only the newest N (1 to 10000).")
-    ] = None,
+    last: Last = None,
 ) -> list[TradeRecord]:
     """`user_trades:{uid}:{exchange}`, oldest first (LRANGE only, never popped)."""
-    if last is not None:
-        args.bounded(last, "last", 1, args.MAX_TRADES_LAST)
     listing = await info.context.cache.trades.of_user(
-        args.identifier(uid, "uid"), args.exchange(exchange), last
+        args.identifier(uid, "uid"), args.exchange(exchange), args.last_n(last)
     )
     return info.context.items(listing, info.path.as_list())
 

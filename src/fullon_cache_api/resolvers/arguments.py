@@ -29,6 +29,14 @@ OrderKey = Annotated[
 ]
 
 
+Last = Annotated[int | None, strawberry.argument(description="Only the newest N (1 to 10000).")]
+
+
+def last_n(value: int | None) -> int | None:
+    """The ``last`` argument of list reads: absent, or 1 to ``MAX_TRADES_LAST``."""
+    return None if value is None else bounded(value, "last", 1, MAX_TRADES_LAST)
+
+
 def _check(pattern: re.Pattern[str], name: str, value: str, what: str) -> str:
     if not pattern.fullmatch(value):
         raise InvalidArgument(f"invalid {name}: {what}", argument=name)

@@ -16,7 +16,7 @@ from fullon_cache_api.cache.records import (
 )
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.resolvers import arguments as args
-from fullon_cache_api.resolvers.arguments import Exchange, Symbol
+from fullon_cache_api.resolvers.arguments import Exchange, Last, Symbol
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -87,15 +87,11 @@ async def trades(
     info: Info,
     exchange: Exchange,
     symbol: Symbol,
-    last: Annotated[
-        int | None, strawberry.argument(description="Only the newest N (1 to 10000).")
-    ] = None,
+    last: Last = None,
 ) -> list[TradeRecord]:
     """Trades pushed and not yet drained by fullon's batcher, oldest first (LRANGE only)."""
-    if last is not None:
-        args.bounded(last, "last", 1, args.MAX_TRADES_LAST)
     listing = await info.context.cache.trades.of_symbol(
-        args.exchange(exchange), args.symbol(symbol), last
+        args.exchange(exchange), args.symbol(symbol), args.last_n(last)
     )
     return info.context.items(listing, info.path.as_list())
 
