@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.cache import CacheReader, Listing, Problem
 from fullon_cache_api.settings import Settings
 
@@ -27,6 +28,7 @@ class RequestContext:
     cache: CacheReader
     settings: Settings
     live: LiveHub | None = None
+    scopes: frozenset[str] = ALL_SCOPES  # what the caller's API key may read
     problems: list[ItemProblem] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -52,3 +52,9 @@ class QueryTooComplex(ApiError):
 
 class BadRequest(ApiError):
     code = ErrorCode.BAD_REQUEST
+
+
+class Forbidden(ApiError):
+    """A root field outside the API key's scopes."""
+
+    code = ErrorCode.FORBIDDEN

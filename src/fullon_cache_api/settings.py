@@ -8,16 +8,23 @@ Redis variables follow fullon_cache (``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB`
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Self
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from fullon_cache_api.auth import check_digests, parse_api_keys, read_keys_file
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # Validation errors never echo the input: it may be an API key or a Redis password.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     # Redis, as fullon_cache reads it.
     redis_host: str = "localhost"
@@ -39,6 +46,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=10)
     max_query_bytes: int = Field(default=16 * 1024, ge=64)
+    max_query_cost: int = Field(default=20_000, ge=1)
     document_cache_size: int = Field(default=512, ge=0)
 
     # WebSocket limits.
@@ -48,6 +56,17 @@ class Settings(BaseSettings):
     ws_ping_interval: float = Field(default=15.0, ge=0)
     ws_pong_timeout: float = Field(default=30.0, gt=0)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ws_max_connections: int = Field(default=5000, ge=1)
+    ws_max_connections_per_ip: int = Field(default=200, ge=0)  # 0: no per-address limit
+    ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
+    ws_message_burst: int = Field(default=2000, ge=1)
+
+    # Authentication: KEY:SCOPES entries. Only SHA-256 digests are kept ({digest: scopes}).
+    api_keys: Annotated[dict[str, frozenset[str]], NoDecode] = Field(
+        default_factory=dict, repr=False
+    )
+    api_keys_file: Path | None = None
+    api_keys_recheck_s: float = Field(default=5.0, gt=0, le=3600)
 
     # Live data.
     poll_interval_ms: int = Field(default=500, ge=20)
@@ -73,6 +92,32 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _hash_keys(cls, value: object) -> object:
+        """``key1:market+account,key2:ops`` → ``{sha256(key): scopes}``; the text is dropped."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return parse_api_keys(value, "API_KEYS")
+        if isinstance(value, Mapping):
+            return check_digests(value)
+        raise ValueError("API_KEYS must be text: KEY:SCOPES entries separated by commas")
+
+    @model_validator(mode="after")
+    def _check_keys_file(self) -> Self:
+        """A keys file must exist and parse at start-up (later reloads keep the old keys)."""
+        if self.api_keys_file is not None:
+            file_keys = read_keys_file(self.api_keys_file)
+            if set(file_keys) & set(self.api_keys):
+                raise ValueError("API_KEYS_FILE lists a key that API_KEYS lists too")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Keys are required: ``API_KEYS`` or ``API_KEYS_FILE`` is set (even if empty)."""
+        return bool(self.api_keys) or self.api_keys_file is not None
 
     def redis_dsn(self) -> str:
         """The Redis URL in effect: ``REDIS_URL`` if set, else one built from the parts."""

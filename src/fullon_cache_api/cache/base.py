@@ -43,8 +43,10 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Map "Redis is unreachable" to ``CacheUnavailable`` and an undecodable single value to
-    ``CorruptData`` (null plus a CORRUPT_DATA error); other errors pass through."""
+    """Map "Redis is unreachable" to ``CacheUnavailable``, an undecodable single value or a
+    key of the wrong Redis type (``WRONGTYPE``) to ``CorruptData`` (null plus a CORRUPT_DATA
+    error), and any other error reply to ``CacheUnavailable``; other errors pass through.
+    Redis's own error text is logged, never shown to clients."""
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -54,6 +56,14 @@ def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise CacheUnavailable("the cache (Redis) is unavailable") from exc
         except CorruptValue as exc:  # a single-object read of an undecodable value
             raise CorruptData(f"corrupt entry skipped: {exc}") from exc
+        except redis_errors.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):  # also inside a pipeline's error text
+                log.warning("%s: a key has the wrong Redis type", func.__qualname__)
+                raise CorruptData(
+                    "corrupt entry skipped: a key holds the wrong Redis type"
+                ) from exc
+            log.warning("%s: Redis refused the read: %s", func.__qualname__, exc)
+            raise CacheUnavailable("the cache (Redis) refused the read") from exc
 
     return wrapper
 

@@ -4,6 +4,11 @@ Documents are parsed and validated once and cached by their text; execution call
 graphql-core directly on the Strawberry schema, and results are serialised with orjson.
 Errors are masked: only ``ApiError`` messages reach clients; anything else becomes
 ``INTERNAL`` and is logged.
+
+Preparing an operation also prices it (:mod:`server.cost`, once per cached document, again
+per execution when a size argument is a variable) and, for a subscription, checks its root
+field against the caller's scopes. A query's root fields are checked as they execute: a
+field outside the scopes is ``null`` with a ``FORBIDDEN`` error, and the others answer.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,7 +24,9 @@ import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FragmentDefinitionNode,
     GraphQLError,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -29,11 +36,15 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.execution import Executor as GraphQLExecutor
+from graphql.pyutils import AwaitableOrValue, Path, UndefinedType
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.rules import ASTValidationRule
 
+from fullon_cache_api.auth import field_scope
 from fullon_cache_api.context import RequestContext
-from fullon_cache_api.errors import ApiError, ErrorCode
+from fullon_cache_api.errors import ApiError, ErrorCode, Forbidden
+from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
 from fullon_cache_api.settings import Settings
 
@@ -57,6 +68,8 @@ class PreparedOperation:
     document: DocumentNode
     operation: OperationDefinitionNode
     operation_name: str | None
+    cost: int = 0
+    scopes: frozenset[str] = frozenset()  # the scopes of its root fields
 
     @property
     def kind(self) -> OperationType:
@@ -64,9 +77,20 @@ class PreparedOperation:
 
 
 @dataclass(frozen=True, slots=True)
+class _Operation:
+    """What is known of one operation of a cached document."""
+
+    cost: int
+    variable_cost: bool  # a size argument is a variable: price each execution
+    scopes: frozenset[str]
+    fragments: dict[str, FragmentDefinitionNode]
+
+
+@dataclass(frozen=True, slots=True)
 class _Parsed:
     document: DocumentNode | None
     errors: list[dict[str, Any]] | None
+    operations: dict[int, _Operation] = field(default_factory=dict)  # by id(operation node)
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
@@ -113,13 +137,18 @@ class Executor:
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)
+        # Without introspection, "Did you mean ...?" would reveal the schema bit by bit.
+        self._hide_suggestions = not settings.introspection
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
 
     # -- preparation -------------------------------------------------------------------
 
-    def prepare(self, query: Any, operation_name: Any = None) -> PreparedOperation:
-        """Parse, validate and select the operation, or raise ``RequestError``."""
+    def prepare(
+        self, query: Any, operation_name: Any = None, variables: Any = None
+    ) -> PreparedOperation:
+        """Parse, validate, select the operation and check its cost (with ``variables``);
+        or raise ``RequestError``."""
         if not isinstance(query, str) or not query.strip():
             raise request_error("a GraphQL query string is required", ErrorCode.BAD_REQUEST)
         if operation_name is not None and not isinstance(operation_name, str):
@@ -136,7 +165,70 @@ class Executor:
                 else "the document has several operations: operationName is required"
             )
             raise request_error(message, ErrorCode.BAD_REQUEST)
-        return PreparedOperation(parsed.document, operation, operation_name)
+        info = parsed.operations.get(id(operation))
+        if info is None:
+            info = parsed.operations[id(operation)] = self._operation_info(
+                parsed.document, operation
+            )
+        cost = info.cost
+        if info.variable_cost and isinstance(variables, dict):
+            cost, _ = operation_cost(self.graphql_schema, info.fragments, operation, variables)
+        if cost > self.settings.max_query_cost:
+            raise request_error(
+                f"the query costs {cost}; the limit is {self.settings.max_query_cost} "
+                "(list fields count their expected length: ohlcv count, trades last, else 10)",
+                ErrorCode.QUERY_TOO_COMPLEX,
+            )
+        return PreparedOperation(parsed.document, operation, operation_name, cost, info.scopes)
+
+    def authorize(self, prepared: PreparedOperation, scopes: frozenset[str]) -> None:
+        """Raise ``RequestError`` (``FORBIDDEN``) when a root field is outside ``scopes``.
+
+        For subscriptions, which have one root field; queries are checked field by field
+        as they execute (:class:`ScopedExecutor`)."""
+        if not prepared.scopes <= scopes:
+            raise RequestError(self._forbidden_roots(prepared, scopes))
+
+    def _operation_info(
+        self, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> _Operation:
+        fragments = {
+            node.name.value: node
+            for node in document.definitions
+            if isinstance(node, FragmentDefinitionNode)
+        }
+        cost, variable_cost = operation_cost(self.graphql_schema, fragments, operation)
+        root = self.graphql_schema.get_root_type(operation.operation)
+        type_name = root.name if root is not None else ""
+        scopes = frozenset(
+            scope
+            for nodes in root_field_nodes(fragments, operation.selection_set).values()
+            if (scope := field_scope(type_name, nodes[0].name.value)) is not None
+        )
+        return _Operation(cost, variable_cost, scopes, fragments)
+
+    def _forbidden_roots(
+        self, prepared: PreparedOperation, scopes: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        root = self.graphql_schema.get_root_type(prepared.kind)
+        type_name = root.name if root is not None else ""
+        fragments = {
+            node.name.value: node
+            for node in prepared.document.definitions
+            if isinstance(node, FragmentDefinitionNode)
+        }
+        errors = []
+        for key, nodes in root_field_nodes(fragments, prepared.operation.selection_set).items():
+            scope = field_scope(type_name, nodes[0].name.value)
+            if scope is not None and scope not in scopes:
+                error = GraphQLError(
+                    "",
+                    nodes=nodes,
+                    path=[key],
+                    original_error=forbidden(nodes[0].name.value, scope),
+                )
+                errors.append(format_error(error))
+        return errors
 
     def _parsed(self, query: str) -> _Parsed:
         cached = self._cache.get(query)
@@ -165,9 +257,10 @@ class Executor:
         try:
             document = parse(query, max_tokens=settings.max_tokens)
         except GraphQLError as error:
+            text = error.message.lower()  # graphql-core's texts
             code = (
                 ErrorCode.QUERY_TOO_COMPLEX
-                if "tokens. parsing aborted" in error.message.lower()  # graphql-core's text
+                if "tokens. parsing aborted" in text or "nested too deeply" in text
                 else ErrorCode.GRAPHQL_PARSE_FAILED
             )
             formatted = format_error(error)
@@ -178,7 +271,13 @@ class Executor:
         )
         if limit_error is not None:
             return _Parsed(None, [format_error(limit_error)])
-        errors = validate(self.graphql_schema, document, self._rules, max_errors=20)
+        errors = validate(
+            self.graphql_schema,
+            document,
+            self._rules,
+            max_errors=20,
+            hide_suggestions=self._hide_suggestions,
+        )
         if errors:
             return _Parsed(None, [format_error(error) for error in errors])
         return _Parsed(document, None)
@@ -202,10 +301,50 @@ class Executor:
             context_value=context,
             variable_values=variables,
             operation_name=prepared.operation_name,
+            # Only when a root field may be outside the caller's scopes.
+            executor_class=None if prepared.scopes <= context.scopes else ScopedExecutor,
+            hide_suggestions=self._hide_suggestions,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
         return response(result, context)
+
+
+def forbidden(field_name: str, scope: str) -> Forbidden:
+    return Forbidden(
+        f"this API key may not read {field_name!r}: it needs the {scope!r} scope", scope=scope
+    )
+
+
+class ScopedExecutor(GraphQLExecutor[Any]):
+    """graphql-core's executor, with root fields outside the caller's scopes answered
+    ``null`` plus a ``FORBIDDEN`` error, without running them. The other fields answer
+    (even when the refused field is non-null: it is refused, not failed)."""
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any] | UndefinedType:
+        if path.prev is None:
+            node = field_details_list[0].node
+            scope = field_scope(parent_type.name, node.name.value)
+            if scope is not None and scope not in self.context_value.scopes:
+                error = GraphQLError(
+                    "",
+                    nodes=[details.node for details in field_details_list],
+                    path=path.as_list(),
+                    original_error=forbidden(node.name.value, scope),
+                )
+                self.collected_errors.add(error, path)
+                return None
+        result: AwaitableOrValue[Any] | UndefinedType = super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
+        return result
 
 
 def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """GraphQL over HTTP: POST (JSON or ``application/graphql``) and GET (queries only).
 
 Request errors (parse, validation, limits) answer 400; execution answers 200 with
-``data``/``errors``. Batched (array) bodies are refused.
+``data``/``errors``. Batched (array) bodies are refused. When API keys are configured, a
+request without a valid ``Authorization: Bearer <key>`` answers 401 ``UNAUTHENTICATED``
+before its body is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fullon_cache_api.errors import ErrorCode
 from fullon_cache_api.server.execution import RequestError, dumps, request_error
+from fullon_cache_api.server.keyring import bearer_token
 from fullon_cache_api.server.services import Services
 
 JSON_TYPE = "application/json"
@@ -58,12 +61,30 @@ def wants_html(request: Request) -> bool:
     return request.method == "GET" and "text/html" in accept and "query" not in request.query_params
 
 
+def unauthenticated(message: str, *, invalid: bool) -> Response:
+    challenge = 'Bearer realm="fullon_cache_api"' + (', error="invalid_token"' if invalid else "")
+    return _json(
+        {"errors": [{"message": message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]},
+        status=401,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
 async def graphql_http(request: Request, services: Services) -> Response:
     settings = services.settings
     executor = services.executor
+    token = bearer_token(request.headers.get("authorization"))
+    principal = services.keyring.authenticate(token)
+    if principal is None:
+        if token is None:
+            return unauthenticated(
+                "an API key is required: Authorization: Bearer <key>", invalid=False
+            )
+        return unauthenticated("the API key is not valid", invalid=True)
     try:
         params = await _params(request, settings.max_query_bytes + 64 * 1024)
-        prepared = executor.prepare(params.get("query"), params.get("operationName"))
+        variables = params.get("variables")
+        prepared = executor.prepare(params.get("query"), params.get("operationName"), variables)
         if prepared.kind is OperationType.SUBSCRIPTION:
             raise request_error(
                 "subscriptions need a WebSocket (graphql-transport-ws)", ErrorCode.BAD_REQUEST
@@ -74,7 +95,9 @@ async def graphql_http(request: Request, services: Services) -> Response:
                 status=405,
                 headers={"Allow": "POST"},
             )
-        result = await executor.execute(prepared, params.get("variables"))
+        result = await executor.execute(
+            prepared, variables, context=services.context(principal.scopes)
+        )
     except RequestError as error:
         return _json({"errors": error.errors}, status=400)
     return _json(result)

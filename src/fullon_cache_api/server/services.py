@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.cache import CacheReader
 from fullon_cache_api.context import RequestContext
+from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.execution import Executor, PreparedOperation
+from fullon_cache_api.server.keyring import KeyRing
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +40,14 @@ class Services:
     executor: Executor = field(init=False)
     runner: SubscriptionRunner = field(init=False)
     connections: set[GraphQLWebSocket] = field(default_factory=set)
+    keyring: KeyRing = field(init=False)
+    limiter: ConnectionLimiter = field(init=False)
 
-    def context(self) -> RequestContext:
-        return RequestContext(cache=self.cache, settings=self.settings, live=self.live)
+    def __post_init__(self) -> None:
+        self.keyring = KeyRing(self.settings)
+        self.limiter = ConnectionLimiter(self.settings)
+
+    def context(self, scopes: frozenset[str] = ALL_SCOPES) -> RequestContext:
+        return RequestContext(
+            cache=self.cache, settings=self.settings, live=self.live, scopes=scopes
+        )

@@ -17,9 +17,12 @@ import orjson
 from graphql import OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.errors import ErrorCode
 from fullon_cache_api.server import ws_protocols as wire
+from fullon_cache_api.server.abuse import TokenBucket
 from fullon_cache_api.server.execution import RequestError, dumps
+from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
 from fullon_cache_api.server.services import Services
 
 log = logging.getLogger("fullon.api.cache.websocket")
@@ -66,8 +69,12 @@ class GraphQLWebSocket:
         self.finished = asyncio.Event()  # set once everything of this connection is released
         self.operation_count = 0
         self.last_pong = time.monotonic()
+        self.principal: Principal | None = None  # set by an accepted connection_init
+        self.scopes: frozenset[str] = ALL_SCOPES
         self.scope_key = ""
         self.coalesced = 0
+        rate = services.settings.ws_messages_per_second
+        self._bucket = TokenBucket(rate, services.settings.ws_message_burst) if rate else None
         self._outbox: deque[Any] = deque()
         self._subs: dict[str, _Sub] = {}  # by JSON id: operations whose events may be sent
         self._wake = asyncio.Event()
@@ -99,6 +106,7 @@ class GraphQLWebSocket:
                     "protocol": self.protocol.name,
                     "duration_s": round(time.monotonic() - self.opened_at, 3),
                     "operations": self.operation_count,
+                    "key_id": self.principal.key_id if self.principal else None,
                 },
             )
 
@@ -216,12 +224,16 @@ class GraphQLWebSocket:
 
     async def _read_loop(self) -> None:
         limit = self.settings.ws_max_message_bytes
+        bucket = self._bucket
         while not self.closing:
             try:
                 frame = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):
                 return
             if frame["type"] == "websocket.disconnect":
+                return
+            if bucket is not None and not bucket.take():
+                self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
                 return
             text = frame.get("text")
             if text is None:
@@ -266,6 +278,19 @@ class GraphQLWebSocket:
         if payload is not None and not isinstance(payload, dict):
             self.close(wire.BAD_REQUEST, "connection_init payload must be an object")
             return
+        keyring = self.services.keyring
+        if keyring.enabled:
+            present, value = init_authorization(payload)
+            if not present:
+                value = self.ws.headers.get("authorization")
+            principal = keyring.authenticate(bearer_token(value))
+            if principal is None:
+                log.info("websocket refused: missing or invalid API key")
+                self.close(wire.FORBIDDEN, "Forbidden")
+                return
+            self.principal = principal
+            self.scopes = principal.scopes
+            self.scope_key = principal.scope_key
         self.acknowledged = True
         self.last_pong = time.monotonic()
         self.send_text(self.protocol.ack_message())
@@ -325,12 +350,17 @@ class GraphQLWebSocket:
         result: dict[str, Any] | None = None
         errors: list[dict[str, Any]] | None = None
         try:
-            prepared = executor.prepare(payload.get("query"), payload.get("operationName"))
             variables = payload.get("variables")
+            prepared = executor.prepare(
+                payload.get("query"), payload.get("operationName"), variables
+            )
             if prepared.kind is OperationType.SUBSCRIPTION:
+                executor.authorize(prepared, self.scopes)
                 await self._runner.run(self, id_json, prepared, variables)
             else:
-                result = await executor.execute(prepared, variables)
+                result = await executor.execute(
+                    prepared, variables, context=self.services.context(self.scopes)
+                )
         except RequestError as error:
             errors = error.errors
         except Exception:

@@ -4,6 +4,10 @@
 * ``graphql-ws`` (subscriptions-transport-ws, legacy), kept for old clients and hardened:
   ``start`` before ``connection_init``, a second ``connection_init`` and a duplicate id are
   refused with close codes like the modern protocol's.
+
+Besides the protocol's own codes: 4403 also refuses a missing, invalid or revoked API key,
+4429 also ends a connection sending more messages than its rate allows, and 1013 (try
+again later) refuses a handshake over the connection limits.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ SUBPROTOCOL_NOT_ACCEPTABLE = 4406
 INIT_TIMEOUT = 4408
 DUPLICATE_ID = 4409
 TOO_MANY_INITIALISATIONS = 4429
+TOO_MANY_MESSAGES = 4429
+TRY_AGAIN_LATER = 1013
 MESSAGE_TOO_BIG = 1009
 GOING_AWAY = 1001
 KEEPALIVE_TIMEOUT = 1011

@@ -32,6 +32,7 @@ def ticker(exchange: str, symbol: str) -> TopicSpec:
         load=load,
         channel=watch.ticker_channel(exchange, symbol),
         decode=decode_message,
+        absent=_none,
     )
 
 
@@ -54,7 +55,13 @@ def account(ex_id: str) -> TopicSpec:
     async def load(cache: CacheReader) -> Any:
         return await cache.accounts.get(ex_id)
 
-    return TopicSpec(key=("account", ex_id), domain="accounts", load=load, watch=(watch.ACCOUNTS,))
+    return TopicSpec(
+        key=("account", ex_id),
+        domain="accounts",
+        load=load,
+        watch=(watch.ACCOUNTS,),
+        absent=_none,
+    )
 
 
 def positions(ex_id: str) -> TopicSpec:
@@ -92,6 +99,7 @@ def open_order_queue(local_oid: str) -> TopicSpec:
         domain="orders",
         load=load,
         watch=(watch.open_orders(local_oid),),
+        absent=list,
     )
 
 
@@ -212,6 +220,10 @@ def _broadcast(process_type: str, payload: bytes) -> ProcessBroadcastRecord:
         data=data.get("data"),
         timestamp=as_datetime(data.get("timestamp")),
     )
+
+
+def _none() -> None:
+    return None
 
 
 def _ticker_key(item: TickerRecord) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fullon_cache_api.cache import CacheReader
 from fullon_cache_api.cache.watch import keyspace_channel
-from fullon_cache_api.errors import ApiError
+from fullon_cache_api.errors import ApiError, CorruptData
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind
 from fullon_cache_api.subscriptions.feed import Listener, RedisFeed
 
@@ -39,6 +39,8 @@ class TopicSpec:
     * ``watch``: keys or key patterns whose keyspace events mean "re-read".
     * ``domain``: the polling interval group, used when keyspace events are off.
     * ``refresh_s``: re-read on a timer as well (state that changes with time alone).
+    * ``absent``: the state when the stored data is corrupt (keyed topics: no items). Without
+      it, a corrupt read is retried like an unavailable cache.
     """
 
     key: Hashable
@@ -50,6 +52,7 @@ class TopicSpec:
     decode: MessageDecoder | None = None
     watch: tuple[str, ...] = ()
     refresh_s: float | None = None
+    absent: Callable[[], Any] | None = None
 
     @property
     def keyed(self) -> bool:
@@ -246,6 +249,12 @@ class Topic:
             await asyncio.sleep(interval)
             self._dirty.set()
 
+    def _retry_later(self, exc: ApiError) -> None:
+        self.stats.errors += 1
+        self._failed = True
+        self._dirty.set()
+        log.warning("topic %s could not read the cache: %s", self.spec.key, exc.message)
+
     async def _reloader(self) -> None:
         """Re-reads the state whenever it is marked dirty; bursts collapse into one read."""
         assert self.spec.load is not None
@@ -257,13 +266,21 @@ class Topic:
             self._dirty.clear()
             try:
                 state = await self.spec.load(self.cache)
-            except ApiError as exc:
+            except CorruptData as exc:
+                if not self.spec.keyed and self.spec.absent is None:
+                    self._retry_later(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                # Retrying cannot fix stored data: like a corrupt list item, a corrupt value
+                # (or a key of the wrong Redis type) reads as absent until it is rewritten.
                 self.stats.errors += 1
-                self._failed = True
-                log.warning("topic %s could not read the cache: %s", self.spec.key, exc.message)
+                log.warning("topic %s: corrupt data read as absent: %s", self.spec.key, exc.message)
+                state = self.spec.absent() if self.spec.absent is not None else []
+            except ApiError as exc:
+                self._retry_later(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                self._dirty.set()
                 continue
             except Exception:
                 self.stats.errors += 1
