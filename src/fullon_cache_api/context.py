@@ -10,6 +10,7 @@ from fullon_cache_api.cache import CacheReader, Listing, Problem
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
+    from fullon_cache_api.server.metrics import Metrics
     from fullon_cache_api.subscriptions.hub import LiveHub
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class RequestContext:
     settings: Settings
     live: LiveHub | None = None
     scopes: frozenset[str] = ALL_SCOPES  # what the caller's API key may read
+    metrics: Metrics | None = None
     problems: list[ItemProblem] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -42,6 +42,15 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE)
 
 
+class ReadStats:
+    """Counts shared by the domain readers of one ``CacheReader`` (read by /metrics)."""
+
+    __slots__ = ("unavailable",)
+
+    def __init__(self) -> None:
+        self.unavailable = 0  # reads that found Redis unreachable or refusing
+
+
 def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Map "Redis is unreachable" to ``CacheUnavailable``, an undecodable single value or a
     key of the wrong Redis type (``WRONGTYPE``) to ``CorruptData`` (null plus a CORRUPT_DATA
@@ -53,6 +62,7 @@ def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         try:
             return await func(*args, **kwargs)
         except _UNAVAILABLE as exc:
+            _count_unavailable(args)
             raise CacheUnavailable("the cache (Redis) is unavailable") from exc
         except CorruptValue as exc:  # a single-object read of an undecodable value
             raise CorruptData(f"corrupt entry skipped: {exc}") from exc
@@ -63,9 +73,16 @@ def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                     "corrupt entry skipped: a key holds the wrong Redis type"
                 ) from exc
             log.warning("%s: Redis refused the read: %s", func.__qualname__, exc)
+            _count_unavailable(args)
             raise CacheUnavailable("the cache (Redis) refused the read") from exc
 
     return wrapper
+
+
+def _count_unavailable(args: tuple[object, ...]) -> None:
+    stats = getattr(args[0], "stats", None) if args else None
+    if isinstance(stats, ReadStats):
+        stats.unavailable += 1
 
 
 def key_text(raw: bytes | str) -> str | None:
@@ -114,6 +131,7 @@ class DomainReader:
     def __init__(self, redis: Redis, clock: Clock = utc_now) -> None:
         self.redis = redis
         self.clock = clock
+        self.stats = ReadStats()
 
     async def scan(self, pattern: str, *, type_: str | None = None) -> list[str]:
         """Every key matching ``pattern`` (SCAN, non-blocking), sorted, as text."""

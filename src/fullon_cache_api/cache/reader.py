@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from fullon_cache_api.cache.accounts import AccountReader, PositionReader
-from fullon_cache_api.cache.base import Clock, utc_now
+from fullon_cache_api.cache.base import Clock, DomainReader, ReadStats, utc_now
 from fullon_cache_api.cache.bots import BlockReader, BotReader, OpeningPositionReader
 from fullon_cache_api.cache.health import HealthReader
 from fullon_cache_api.cache.ohlcv import OhlcvReader
@@ -34,6 +34,10 @@ class CacheReader:
         self.ohlcv = OhlcvReader(redis, clock)
         self.processes = ProcessReader(redis, clock, stale_after_s=process_stale_after_s)
         self.health = HealthReader(redis, clock)
+        self.stats = ReadStats()
+        for reader in vars(self).values():
+            if isinstance(reader, DomainReader):
+                reader.stats = self.stats
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -17,12 +17,14 @@ from graphql import GraphQLObjectType
 from strawberry.utils.str_converters import to_camel_case
 
 
-def _direct(resolver: Callable[..., Any]) -> Callable[..., Any]:
+def _direct(field_name: str, resolver: Callable[..., Any]) -> Callable[..., Any]:
     names = [name for name in inspect.signature(resolver).parameters if name != "info"]
     renames = {to_camel_case(name): name for name in names}
 
     def resolve(_source: Any, info: Any, **arguments: Any) -> Any:
-        return resolver(info, **{renames[name]: value for name, value in arguments.items()})
+        result = resolver(info, **{renames[name]: value for name, value in arguments.items()})
+        metrics = info.context.metrics
+        return result if metrics is None else metrics.timed(field_name, result)
 
     return resolve
 
@@ -31,6 +33,6 @@ def bind_root_resolvers(
     query_type: GraphQLObjectType, resolvers: dict[str, Callable[..., Any]]
 ) -> None:
     for python_name, resolver in resolvers.items():
-        field = query_type.fields[to_camel_case(python_name)]
+        name = to_camel_case(python_name)
         # The resolver must not depend on Strawberry's Info beyond context and path.
-        field.resolve = _direct(resolver)
+        query_type.fields[name].resolve = _direct(name, resolver)

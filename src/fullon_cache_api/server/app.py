@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import strawberry
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -152,11 +153,16 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": "redis unreachable"}, 503)
 
+    async def metrics(request: Request) -> Response:
+        services: Services = request.app.state.services
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
         Route(path, graphql_endpoint, methods=["GET", "POST"]),
         WebSocketRoute(path, graphql_websocket),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     if settings.graphiql:
         routes.append(graphiql_mount(GRAPHIQL_STATIC))

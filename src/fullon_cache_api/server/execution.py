@@ -363,6 +363,13 @@ def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]
         context.problems.clear()
     if errors:
         payload["errors"] = errors
+        log.info(
+            "operation answered with errors",
+            extra={
+                "codes": sorted({e.get("extensions", {}).get("code", "?") for e in errors}),
+                "paths": [e["path"] for e in errors if "path" in e][:5],
+            },
+        )
     payload["data"] = result.data
     return payload
 

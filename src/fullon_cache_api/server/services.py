@@ -11,6 +11,7 @@ from fullon_cache_api.context import RequestContext
 from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.execution import Executor, PreparedOperation
 from fullon_cache_api.server.keyring import KeyRing
+from fullon_cache_api.server.metrics import Metrics
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,12 +43,19 @@ class Services:
     connections: set[GraphQLWebSocket] = field(default_factory=set)
     keyring: KeyRing = field(init=False)
     limiter: ConnectionLimiter = field(init=False)
+    metrics: Metrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.keyring = KeyRing(self.settings)
         self.limiter = ConnectionLimiter(self.settings)
+        self.metrics = Metrics()
+        self.metrics.attach(self)
 
     def context(self, scopes: frozenset[str] = ALL_SCOPES) -> RequestContext:
         return RequestContext(
-            cache=self.cache, settings=self.settings, live=self.live, scopes=scopes
+            cache=self.cache,
+            settings=self.settings,
+            live=self.live,
+            scopes=scopes,
+            metrics=self.metrics,
         )

@@ -86,6 +86,14 @@ class GraphQLWebSocket:
     async def serve(self) -> None:
         await self.ws.accept(subprotocol=self.protocol.name)
         self.services.connections.add(self)
+        log.info(
+            "websocket opened",
+            extra={
+                "peer": client_addr(self.ws),
+                "origin": self.ws.headers.get("origin"),
+                "protocol": self.protocol.name,
+            },
+        )
         reader = asyncio.create_task(self._read_loop(), name="ws-read")
         writer = asyncio.create_task(self._write_loop(), name="ws-write")
         timers = [asyncio.create_task(self._init_deadline(), name="ws-init-deadline")]
@@ -99,10 +107,13 @@ class GraphQLWebSocket:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.operations.clear()
             self.services.connections.discard(self)
+            self.services.metrics.totals.closed_coalesced += self.coalesced
             self.finished.set()
             log.info(
                 "websocket closed",
                 extra={
+                    "peer": client_addr(self.ws),
+                    "origin": self.ws.headers.get("origin"),
                     "protocol": self.protocol.name,
                     "duration_s": round(time.monotonic() - self.opened_at, 3),
                     "operations": self.operation_count,
@@ -169,6 +180,7 @@ class GraphQLWebSocket:
         self._wake.set()
 
     def _drop_slow(self, sub: _Sub) -> None:
+        self.services.metrics.totals.dropped += 1
         id_json = sub.id_json
         del self._subs[id_json]  # what is still queued for it is dropped, not sent
         task = self.operations.pop(orjson.loads(id_json), None)

@@ -58,6 +58,8 @@ class Group:
         self.latest_value = False
         self.events = 0
         self.pending = 0  # subscribers waiting for ``opened``
+        selection = prepared.operation.selection_set.selections[0]
+        self.field = getattr(getattr(selection, "name", None), "value", "unknown")
         self.closed = False
         self._task: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -170,6 +172,7 @@ class Group:
         return dumps(response(result, self.context)).decode()
 
     async def _pump(self) -> None:
+        totals = self.services.metrics.totals
         assert self.source is not None
         async for event in self.source:
             self.seq += 1
@@ -183,9 +186,12 @@ class Group:
                 continue
             seq = self.seq
             coalesce = self.latest_value
+            delivered = 0
             for member in list(self.members):
                 if member.joined_seq < seq:
                     member.connection.send_event(member.id_json, payload, coalesce=coalesce)
+                    delivered += 1
+            totals.deliveries += delivered
         for member in list(self.members):
             member.done.set()
 
