@@ -21,6 +21,7 @@ import redis
 
 from fullon_cache_api.cli import main
 from fullon_cache_api.schema_export import export_sdl
+from support.ws import raw_ws
 
 URL_RE = re.compile(r"GraphiQL:\s+(http://127\.0\.0\.1:\d+/graphql)")
 REDIS_RE = re.compile(r"Redis:\s+(redis://\S+) .*; (\S+)\)")
@@ -218,3 +219,26 @@ def test_demo_picks_a_free_port_when_8000_is_busy(start_demo: StartDemo) -> None
     assert not url.startswith("http://127.0.0.1:8000/")
     assert demo.proc.wait(timeout=30) == 0, demo.output()
     assert "Port 8000 is busy" in demo.all_stdout()
+
+
+async def test_demo_streams_simulated_ticks(start_demo: StartDemo) -> None:
+    """``make demo``'s live market: a subscription gets simulated ticks within 2 s."""
+    demo = start_demo("--port", str(_free_port()), "--run-seconds", "20", "--rate", "10")
+    url = demo.wait_for(URL_RE).group(1).replace("http://", "ws://")
+    async with raw_ws(url) as ws:
+        await ws.init()
+        await ws.send(
+            {
+                "id": "t",
+                "type": "subscribe",
+                "payload": {"query": "subscription { tickers { kind items { symbol price } } }"},
+            }
+        )
+        snapshot = await ws.recv(timeout=5)
+        assert snapshot["payload"]["data"]["tickers"]["kind"] == "SNAPSHOT"
+        assert len(snapshot["payload"]["data"]["tickers"]["items"]) >= 10
+        update = await ws.recv(timeout=2)
+        tickers = update["payload"]["data"]["tickers"]
+        assert tickers["kind"] == "UPSERT" and tickers["items"], update
+    demo.proc.terminate()
+    assert demo.proc.wait(timeout=15) == 0, demo.output()

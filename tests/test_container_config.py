@@ -547,12 +547,7 @@ async def _serve(env: Mapping[str, str], cwd: Path) -> AsyncIterator[tuple[Any, 
         await asyncio.wait_for(reader, 10)
 
 
-async def test_sigterm_stops_the_server_cleanly(
-    dockerfile: Dockerfile, redis_url: str, tmp_path: Path
-) -> None:
-    """``docker stop``: SIGTERM to PID 1. WebSockets are closed with 1001 (going away) and
-    no ``complete`` (which would tell clients the stream is over for good, so they would
-    not resubscribe on another instance); the process exits 0, well within the grace."""
+def _sigterm_env(dockerfile: Dockerfile, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in dockerfile.runtime.env().items() if k not in TOOL_VARS}
     env.update(
         API_HOST="127.0.0.1",  # the image binds 0.0.0.0; a test needs no more than loopback
@@ -562,6 +557,16 @@ async def test_sigterm_stops_the_server_cleanly(
         LOG_FORMAT="minimal",
         SHUTDOWN_GRACE_S="5",
     )
+    return env
+
+
+async def test_sigterm_stops_the_server_cleanly(
+    dockerfile: Dockerfile, redis_url: str, tmp_path: Path
+) -> None:
+    """``docker stop``: SIGTERM to PID 1. WebSockets are closed with 1001 (going away) and
+    no ``complete`` (which would tell clients the stream is over for good, so they would
+    not resubscribe on another instance); the process exits 0, well within the grace."""
+    env = _sigterm_env(dockerfile, redis_url)
     async with _serve(env, tmp_path) as (process, port, lines):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/health")).status_code == 200
@@ -576,3 +581,28 @@ async def test_sigterm_stops_the_server_cleanly(
             assert not [m for m in received if m.get("type") == "complete"], received
         assert await asyncio.wait_for(process.wait(), 10) == 0, "\n".join(lines)
     assert any("Application shutdown complete" in line for line in lines), lines
+
+
+async def test_sigterm_with_100_subscriptions_closes_every_client_in_time(
+    dockerfile: Dockerfile, redis_url: str, tmp_path: Path
+) -> None:
+    """100 open subscriptions on 10 connections: SIGTERM closes every socket with 1001 and
+    the process exits 0 within the grace period."""
+    env = _sigterm_env(dockerfile, redis_url)
+    grace = float(env["SHUTDOWN_GRACE_S"])
+    async with _serve(env, tmp_path) as (process, port, lines):
+        url = f"ws://127.0.0.1:{port}/graphql"
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(live_client(url)) for _ in range(10)]
+            for client in clients:
+                for index in range(10):
+                    await client.subscribe(f"t{index}", TICKER)
+            for client in clients:
+                for index in range(10):
+                    assert await client.data(f"t{index}") is None
+            started = asyncio.get_running_loop().time()
+            process.send_signal(signal.SIGTERM)
+            closes = [await client.ws.expect_close(timeout=grace + 5) for client in clients]
+            assert [code for code, _reason in closes] == [1001] * len(clients), lines
+            assert await asyncio.wait_for(process.wait(), grace + 5) == 0, "\n".join(lines)
+            assert asyncio.get_running_loop().time() - started < grace
