@@ -39,6 +39,8 @@ schema: install
 
 bench: install
 	$(BIN)/python bench/query_rtt.py
+	$(BIN)/python bench/client_overhead.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -9,6 +9,8 @@
   same whatever server they talk to.
 * :class:`Stats` (percentiles in µs), :func:`machine_info`, :func:`write_section`
   (rewrites one marked section of ``BENCHMARKS.md``, leaving the others alone).
+* :func:`proc_cpu_seconds`, :func:`proc_run_seconds` and :func:`proc_rss_bytes`: CPU time
+  (10 ms ticks, or ns from ``schedstat``) and resident memory of any process, from ``/proc``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,41 @@ def wait_for_port(
             time.sleep(0.05)
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (Linux ``/proc``; NaN if gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_run_seconds(pid: int) -> float:
+    """CPU time of process ``pid``'s live threads, with nanosecond resolution (the first field
+    of ``/proc/<pid>/task/*/schedstat``; NaN if gone). Finer than :func:`proc_cpu_seconds`'
+    10 ms ticks, but threads that already exited are not counted."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return math.nan
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def proc_rss_bytes(pid: int) -> int | None:
+    """Resident set size of process ``pid`` (``VmRSS`` in ``/proc/<pid>/status``), or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
 @dataclass
 class ServerProcess:
     """``app`` (``module:factory``) served by uvicorn in a child process.
@@ -130,12 +167,13 @@ class ServerProcess:
         """User + system CPU time the server process has used so far (Linux ``/proc``)."""
         if self.proc is None:
             return math.nan
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return math.nan
-        # After the command name: state is field 3, utime and stime are fields 14 and 15.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_seconds(self.proc.pid)
+
+    def rss_bytes(self) -> int | None:
+        """The server process's resident set size (``VmRSS``), or None."""
+        if self.proc is None:
+            return None
+        return proc_rss_bytes(self.proc.pid)
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "bench._common", self.app]

@@ -126,7 +126,11 @@ class _StateCollector(Collector):
             "redis_errors", "Reads that found Redis unavailable", services.cache.stats.unavailable
         )
         yield _counter("deliveries", "Subscription events delivered", totals.deliveries)
-        coalesced = totals.closed_coalesced + sum(c.coalesced for c in services.connections)
+        coalesced = (
+            totals.closed_coalesced
+            + sum(c.coalesced for c in services.connections)
+            + sum(g.source.superseded for g in groups if g.source is not None)
+        )
         yield _counter("coalesced", "Events replaced by a newer value before sending", coalesced)
         yield _counter("dropped", "Subscriptions ended for reading too slowly", totals.dropped)
 

@@ -150,6 +150,7 @@ class Group:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.source is not None:
+            self.services.metrics.totals.closed_coalesced += self.source.superseded
             await self.source.aclose()
         for member in list(self.members):
             member.done.set()

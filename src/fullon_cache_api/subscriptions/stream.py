@@ -39,6 +39,8 @@ class TopicStream:
         self.emit_snapshot = True
         self.topic: Topic | None = None
         self._queue: deque[Any] = deque()
+        self._latest_only = not spec.keyed and not spec.stateless
+        self.superseded = 0
         self._wake = asyncio.Event()
         self._view: dict[Hashable, Any] = {}
         self._value: Any = None
@@ -70,8 +72,16 @@ class TopicStream:
     # -- state -------------------------------------------------------------------------
 
     def deliver(self, event: Any) -> None:
-        """Called by the topic for every event, in order."""
-        self._queue.append(event)
+        """Called by the topic for every event, in order.
+
+        For a latest-value stream a newer value replaces one not yet taken: when the
+        consumer (a fan-out group) is behind, it executes and sends only the newest tick,
+        so its work follows what is delivered, not what is published."""
+        if self._latest_only and self._queue:
+            self._queue[-1] = event
+            self.superseded += 1
+        else:
+            self._queue.append(event)
         self._wake.set()
 
     def snapshot_event(self) -> Any:
