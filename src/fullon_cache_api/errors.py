@@ -46,14 +46,6 @@ class CorruptData(ApiError):
     code = ErrorCode.CORRUPT_DATA
 
 
-class QueryTooComplex(ApiError):
-    code = ErrorCode.QUERY_TOO_COMPLEX
-
-
-class BadRequest(ApiError):
-    code = ErrorCode.BAD_REQUEST
-
-
 class Forbidden(ApiError):
     """A root field outside the API key's scopes."""
 

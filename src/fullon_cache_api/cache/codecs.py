@@ -107,11 +107,6 @@ def ticker(exchange: str, symbol: str, raw: bytes | str) -> TickerRecord:
     )
 
 
-def ticker_message(channel_exchange: str, channel_symbol: str, payload: bytes) -> TickerRecord:
-    """A ``ticker_updates:*`` payload: byte-identical to the hash value."""
-    return ticker(channel_exchange, channel_symbol, payload)
-
-
 def _balance(currency: str, value: Any) -> BalanceRecord:
     if not isinstance(value, dict):
         # A bare number is taken as the total; anything else is kept as it is.

@@ -44,7 +44,6 @@ BOTS = keys.BOT_STATUS
 BLOCKS = keys.BLOCK_EXCHANGE
 OPENING_POSITIONS = keys.OPENING_POSITION
 PROCESSES = f"{keys.PROCESS_ACTIVE_PREFIX}*"
-TICKERS_ALL = f"{keys.TICKERS_PREFIX}*"
 orders = keys.order_status
 open_orders = keys.open_orders
 trades = keys.trades

@@ -51,6 +51,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._latency: dict[str, Histogram] = {}  # label children, looked up once per field
 
     def attach(self, services: Services) -> None:
         self.registry.register(_StateCollector(services, self.totals))
@@ -61,7 +62,10 @@ class Metrics:
         try:
             return await result
         finally:
-            self.query_seconds.labels(field).observe(time.perf_counter() - start)
+            child = self._latency.get(field)
+            if child is None:
+                child = self._latency[field] = self.query_seconds.labels(field)
+            child.observe(time.perf_counter() - start)
 
 
 class _StateCollector(Collector):

@@ -19,7 +19,6 @@ import orjson
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
-SUPPORTED = (TRANSPORT_WS, LEGACY_WS)
 
 # Close codes (graphql-transport-ws, reused for the legacy protocol).
 BAD_REQUEST = 4400
