@@ -8,8 +8,9 @@ polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING
 
 from redis import exceptions as redis_errors
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("fullon.api.cache.live")
 
 
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class LiveHub:
     def __init__(self, cache: CacheReader, settings: Settings) -> None:
         self.cache = cache
@@ -34,7 +43,7 @@ class LiveHub:
         feed_client = create_redis(settings, client_name="fullon_cache_api:feed", for_pubsub=True)
         self.feed = RedisFeed(feed_client)
         self.topics: dict[Hashable, Topic] = {}
-        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._locks: dict[Hashable, _KeyLock] = {}
         self.mode = "poll"
         self.db = int(self.redis.connection_pool.connection_kwargs.get("db", 0) or 0)
 
@@ -77,9 +86,24 @@ class LiveHub:
         overrides = self.settings.poll_intervals_ms
         return overrides.get(domain, self.settings.poll_interval_ms) / 1000.0
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, key: Hashable) -> AsyncIterator[None]:
+        """Serialise starting and stopping one topic. The lock lives only while someone
+        holds or waits for it: a server that opens many distinct topics keeps none."""
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _KeyLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._locks[key]
+
     async def attach(self, spec: TopicSpec, stream: TopicStream) -> Topic:
-        lock = self._locks.setdefault(spec.key, asyncio.Lock())
-        async with lock:
+        async with self._locked(spec.key):
             topic = self.topics.get(spec.key)
             if topic is None:
                 topic = Topic(
@@ -101,8 +125,7 @@ class LiveHub:
             return topic
 
     async def detach(self, topic: Topic, stream: TopicStream) -> None:
-        lock = self._locks.setdefault(topic.spec.key, asyncio.Lock())
-        async with lock:
+        async with self._locked(topic.spec.key):
             topic.streams.discard(stream)
             if not topic.streams and self.topics.get(topic.spec.key) is topic:
                 del self.topics[topic.spec.key]

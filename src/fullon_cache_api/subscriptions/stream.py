@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fullon_cache_api.subscriptions.hub import LiveHub
 
 NO_SNAPSHOT = object()
+_NOTHING = object()  # an event that changes nothing this stream shows (``None`` is a value)
 
 
 class TopicStream:
@@ -93,7 +94,7 @@ class TopicStream:
         return self._value
 
     def _adopt(self, event: Any) -> Any:
-        """Apply an event to the view; return what to yield (None: nothing for us)."""
+        """Apply an event to the view; return what to yield (``_NOTHING``: nothing for us)."""
         spec = self.spec
         if spec.stateless:
             return event
@@ -108,7 +109,7 @@ class TopicStream:
             self._view = {spec.item_key(item): item for item in items}
             return ChangeEvent(ChangeKind.SNAPSHOT, items)
         if not items:
-            return None
+            return _NOTHING
         if event.kind is ChangeKind.REMOVE:
             for item in items:
                 self._view.pop(spec.item_key(item), None)
@@ -142,7 +143,7 @@ class TopicStream:
                 out = self._coalesce()
             else:
                 out = self._adopt(self._queue.popleft())
-            if out is not None:
+            if out is not _NOTHING:
                 self._mark_sent()
                 return out
 
@@ -155,7 +156,7 @@ class TopicStream:
         events = list(self._queue)
         self._queue.clear()
         if not self.spec.keyed:
-            return self._adopt(events[-1]) if events else None
+            return self._adopt(events[-1]) if events else _NOTHING
         before = dict(self._view)
         for event in events:
             self._adopt(event)
@@ -169,4 +170,4 @@ class TopicStream:
             return ChangeEvent(ChangeKind.REMOVE, removed)
         if changed:
             return ChangeEvent(ChangeKind.UPSERT, changed)
-        return None
+        return _NOTHING
