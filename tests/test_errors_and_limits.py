@@ -89,7 +89,7 @@ async def test_bad_argument_over_websocket(api_server: RunningServer) -> None:
         api_server, '{ ohlcv(symbol: "BTC/USDT", timeframe: "1m", count: 0) { close } }'
     )
     assert codes(payload) == ["INVALID_ARGUMENT"]
-    assert payload["data"] is None
+    assert payload["data"] == {"ohlcv": None}  # root fields are nullable: only it is null
 
 
 # ---------------------------------------------------------------------- Redis outage
@@ -130,7 +130,11 @@ async def test_redis_down_then_back(own_redis: EmbeddedRedis) -> None:
         assert codes(body) == ["CACHE_UNAVAILABLE"]
         assert body["errors"][0]["path"] == ["ticker"]
         body = await server.graphql("{ exchanges }")
-        assert body["data"] is None
+        assert body["data"] == {"exchanges": None}
+        assert codes(body) == ["CACHE_UNAVAILABLE"]
+        # Root fields are nullable: a failing one does not wipe out its siblings.
+        body = await server.graphql("{ exchanges health { reachable } }")
+        assert body["data"] == {"exchanges": None, "health": {"reachable": False}}
         assert codes(body) == ["CACHE_UNAVAILABLE"]
         payload = await ws_query(server, ticker)
         assert codes(payload) == ["CACHE_UNAVAILABLE"]
@@ -257,7 +261,7 @@ async def test_oversized_query(api_server: RunningServer) -> None:
         content=b'{"query": "' + b" " * (api_server.settings.max_query_bytes + 70_000) + b'"}',
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert codes(response.json()) == ["BAD_REQUEST"]
 
 

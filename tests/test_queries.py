@@ -360,6 +360,53 @@ async def test_trades_oldest_first(gql: QueryRunner, writer: CacheWriter, clock:
     assert (await gql.data(query, {"e": "binance", "s": "ETH/USDT"}))["trades"] == []
 
 
+async def test_trades_pages(gql: QueryRunner, writer: CacheWriter) -> None:
+    """``first``/``last``/``offset`` page through the list; results are oldest first; without
+    either, the newest LIST_PAGE_DEFAULT (100); ``tradeCount`` is the whole length."""
+    for index in range(150):
+        await writer.push_trade("binance", trade(index, 100.0 + index, T0_S + index))
+    query = """query($first: Int, $last: Int, $offset: Int = 0) {
+        trades(exchange: "binance", symbol: "BTC/USDT", first: $first, last: $last,
+               offset: $offset) { tradeId }
+        tradeCount(exchange: "binance", symbol: "BTC/USDT") }"""
+
+    async def ids(**page: int) -> list[int]:
+        data = await gql.data(query, page)
+        assert data["tradeCount"] == 150
+        return [int(item["tradeId"]) for item in data["trades"]]
+
+    assert await ids() == list(range(50, 150))
+    assert await ids(first=3) == [0, 1, 2]
+    assert await ids(first=3, offset=10) == [10, 11, 12]
+    assert await ids(last=3) == [147, 148, 149]
+    assert await ids(last=3, offset=10) == [137, 138, 139]
+    assert await ids(offset=140) == list(range(0, 10))
+    assert await ids(first=5, offset=148) == [148, 149]
+    assert await ids(last=5, offset=150) == []
+    assert len(await ids(last=1000)) == 150
+
+
+@pytest.mark.parametrize(
+    ("page", "argument"),
+    [
+        ({"first": 1, "last": 1}, "first"),
+        ({"first": 0}, "first"),
+        ({"last": 1001}, "last"),
+        ({"offset": -1}, "offset"),
+    ],
+)
+async def test_trades_page_arguments_are_checked(
+    gql: QueryRunner, page: JSONDict, argument: str
+) -> None:
+    query = """query($first: Int, $last: Int, $offset: Int = 0) {
+        trades(exchange: "binance", symbol: "BTC/USDT", first: $first, last: $last,
+               offset: $offset) { tradeId } }"""
+    body = await gql(query, page)
+    assert body["data"] == {"trades": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "argument": argument}
+
+
 async def test_trade_status(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> None:
     await writer.push_trade("binance", trade(1, 1.0, T0_S))
     clock.set(T0 + timedelta(seconds=2, microseconds=500))
@@ -637,6 +684,10 @@ async def test_open_order_queue(gql: QueryRunner, writer: CacheWriter) -> None:
         "queueLength": 3,
     }
     assert await gql.data(query, {"l": "2002"}) == {"openOrderQueue": [], "queueLength": 0}
+    paged = """query($l: String!) { a: openOrderQueue(localOid: $l, first: 1, offset: 1)
+        b: openOrderQueue(localOid: $l, last: 1) }"""
+    data = await gql.data(paged, {"l": "1001"})
+    assert data == {"a": ["OQCLML-BW3P3-BUCMWZ"], "b": ["77738308"]}
 
 
 async def test_queue_length(gql: QueryRunner, writer: CacheWriter) -> None:
@@ -662,6 +713,9 @@ async def test_user_trades(gql: QueryRunner, writer: CacheWriter) -> None:
     ]
     data = await gql.data(query, {"u": "1", "e": "binance", "last": 1})
     assert [t["tradeId"] for t in data["userTrades"]] == ["50004"]
+    paged = """{ userTrades(uid: "1", exchange: "binance", first: 1) { tradeId }
+        userTradeCount(uid: "1", exchange: "binance") }"""
+    assert await gql.data(paged) == {"userTrades": [{"tradeId": "50001"}], "userTradeCount": 2}
     assert (await gql.data(query, {"u": "1", "e": "kraken"}))["userTrades"] == []
     assert (await gql.data(query, {"u": "3", "e": "binance"}))["userTrades"] == []
 
@@ -955,9 +1009,10 @@ async def test_every_query_field_is_covered() -> None:
     assert query_type is not None
     covered = {
         "ticker", "tickers", "anyTicker", "exchanges", "tickerTime", "ohlcv", "ohlcvSeries",
-        "trades", "tradeStatus", "tradeStatuses", "account", "accounts", "balance",
-        "positions", "position", "allPositions", "order", "orders", "orderKeys",
-        "openOrderQueue", "queueLength", "userTrades", "userTradeStatus", "userTradeStatuses",
+        "trades", "tradeCount", "tradeStatus", "tradeStatuses", "account", "accounts",
+        "balance", "positions", "position", "allPositions", "order", "orders", "orderKeys",
+        "openOrderQueue", "queueLength", "userTrades", "userTradeCount", "userTradeStatus",
+        "userTradeStatuses",
         "bots", "bot", "blocks", "isBlocked", "openingPositions", "isOpeningPosition",
         "process", "activeProcesses", "componentStatus", "systemHealth", "health",
     }  # fmt: skip

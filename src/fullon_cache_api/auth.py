@@ -38,6 +38,7 @@ FIELD_SCOPES: dict[str, dict[str, str]] = {
         "ohlcv": MARKET,
         "ohlcvSeries": MARKET,
         "trades": MARKET,
+        "tradeCount": MARKET,
         "tradeStatus": MARKET,
         "tradeStatuses": MARKET,
         # account: accounts and balances, positions, orders, order queues, user trades
@@ -53,6 +54,7 @@ FIELD_SCOPES: dict[str, dict[str, str]] = {
         "openOrderQueue": ACCOUNT,
         "queueLength": ACCOUNT,
         "userTrades": ACCOUNT,
+        "userTradeCount": ACCOUNT,
         "userTradeStatus": ACCOUNT,
         "userTradeStatuses": ACCOUNT,
         # ops: bots, blocks, opening positions, processes, system and cache health

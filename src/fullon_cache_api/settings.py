@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_query_bytes: int = Field(default=16 * 1024, ge=64)
     max_query_cost: int = Field(default=20_000, ge=1)
     document_cache_size: int = Field(default=512, ge=0)
+    list_page_default: int = Field(default=100, ge=1)
+    list_page_max: int = Field(default=1000, ge=1, le=100_000)
 
     # WebSocket limits.
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=256)
@@ -104,6 +106,12 @@ class Settings(BaseSettings):
         if isinstance(value, Mapping):
             return check_digests(value)
         raise ValueError("API_KEYS must be text: KEY:SCOPES entries separated by commas")
+
+    @model_validator(mode="after")
+    def _check_list_pages(self) -> Self:
+        if self.list_page_default > self.list_page_max:
+            raise ValueError("LIST_PAGE_DEFAULT must not be larger than LIST_PAGE_MAX")
+        return self
 
     @model_validator(mode="after")
     def _check_keys_file(self) -> Self:

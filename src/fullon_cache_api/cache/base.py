@@ -12,7 +12,9 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from fullon_cache_api.cache.decode import CorruptValue
+from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.cache.results import Listing, Problem
+from fullon_cache_api.cooperative import TimeSlice
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 
 log = logging.getLogger("fullon.api.cache.data")
@@ -114,15 +116,40 @@ def decode_each(
     """Decode ``(item, raw)`` pairs; a corrupt item is logged, reported and left out."""
     listing: Listing[T] = Listing()
     for item, raw in entries:
-        if raw is None:
-            continue
-        try:
-            listing.items.append(decode(item, raw))
-        except CorruptValue as exc:
-            problem = Problem(key=key, item=item, reason=str(exc))
-            log.warning(problem.describe())
-            listing.problems.append(problem)
+        _decode_into(listing, key, item, raw, decode)
     return listing
+
+
+async def decode_in_slices(
+    key: str,
+    entries: Iterable[tuple[str, bytes | str | None]],
+    decode: Callable[[str, bytes | str], T],
+) -> Listing[T]:
+    """:func:`decode_each` for long lists (a page of a Redis list): it yields to the event
+    loop between time slices."""
+    listing: Listing[T] = Listing()
+    time_slice = TimeSlice()
+    for item, raw in entries:
+        await time_slice.pause()
+        _decode_into(listing, key, item, raw, decode)
+    return listing
+
+
+def _decode_into(
+    listing: Listing[T],
+    key: str,
+    item: str,
+    raw: bytes | str | None,
+    decode: Callable[[str, bytes | str], T],
+) -> None:
+    if raw is None:
+        return
+    try:
+        listing.items.append(decode(item, raw))
+    except CorruptValue as exc:
+        problem = Problem(key=key, item=item, reason=str(exc))
+        log.warning(problem.describe())
+        listing.problems.append(problem)
 
 
 class DomainReader:
@@ -144,3 +171,14 @@ class DomainReader:
 
     async def hgetall_text(self, key: str) -> dict[str, bytes]:
         return text_fields(await self.redis.hgetall(key))
+
+    async def list_page(self, key: str, page: ListPage) -> list[tuple[str, bytes]]:
+        """One page of a Redis list as ``(index, raw)`` pairs, oldest first; the index is
+        the item's position in the whole list (LLEN and LRANGE in one round trip)."""
+        start, stop = page.bounds()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.lrange(key, start, stop)
+            length, values = await pipe.execute()
+        first = page.first_index(int(length))
+        return [(str(first + offset), raw) for offset, raw in enumerate(values)]

@@ -6,7 +6,15 @@ Queues are read with LRANGE/LLEN only: ``pop_open_order`` is fullon_cache's cons
 from __future__ import annotations
 
 from fullon_cache_api.cache import codecs, keys
-from fullon_cache_api.cache.base import DomainReader, cache_read, decode_each, key_text
+from fullon_cache_api.cache.base import (
+    DomainReader,
+    cache_read,
+    decode_each,
+    decode_in_slices,
+    key_text,
+)
+from fullon_cache_api.cache.decode import CorruptValue
+from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.cache.records import OrderRecord
 from fullon_cache_api.cache.results import Listing
 
@@ -38,14 +46,22 @@ class OrderReader(DomainReader):
 
 class OpenOrderQueueReader(DomainReader):
     @cache_read
-    async def items(self, local_oid: str) -> list[str]:
-        """The queued exchange order ids, index 0 first to be consumed (never popped)."""
-        values = await self.redis.lrange(keys.open_orders(local_oid), 0, -1)
-        return [text for raw in values if (text := key_text(raw)) is not None]
+    async def items(self, local_oid: str, page: ListPage) -> Listing[str]:
+        """One page of the queued exchange order ids, index 0 first to be consumed (never
+        popped). A non-text id is left out and reported."""
+        key = keys.open_orders(local_oid)
+        return await decode_in_slices(key, await self.list_page(key, page), _order_id)
 
     @cache_read
     async def length(self, local_oid: str) -> int:
         return int(await self.redis.llen(keys.open_orders(local_oid)))
+
+
+def _order_id(_index: str, raw: bytes | str) -> str:
+    text = key_text(raw)
+    if text is None:
+        raise CorruptValue("the order id is not UTF-8 text")
+    return text
 
 
 def _written_order(record: OrderRecord) -> tuple[float, str]:

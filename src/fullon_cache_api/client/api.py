@@ -292,9 +292,18 @@ class FullonCacheApi:
         """Every ``order_status`` key suffix."""
         return list(await self._field(docs.ORDER_KEYS))
 
-    async def get_open_order_queue(self, local_oid: Id) -> list[str]:
-        """Order ids waiting in a local open-order queue."""
-        return list(await self._field(docs.OPEN_ORDER_QUEUE, {"localOid": str(local_oid)}))
+    async def get_open_order_queue(
+        self,
+        local_oid: Id,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+        offset: int = 0,
+    ) -> list[str]:
+        """A page of the order ids waiting in a local open-order queue, next first (default:
+        the first ``LIST_PAGE_DEFAULT``; see :meth:`get_trades` for ``first``/``last``)."""
+        variables = {"localOid": str(local_oid), "first": first, "last": last, "offset": offset}
+        return list(await self._field(docs.OPEN_ORDER_QUEUE, variables) or ())
 
     async def get_queue_length(self, local_oid: Id) -> int:
         """Length of a local open-order queue."""
@@ -302,11 +311,32 @@ class FullonCacheApi:
 
     # -- trades ------------------------------------------------------------------------
 
-    async def get_trades(self, symbol: str, exchange: str, last: int | None = None) -> list[Trade]:
-        """Trades of ``symbol`` on ``exchange`` not yet drained by fullon's batcher (the
-        newest ``last`` only, when given). Argument order as in fullon_cache."""
-        variables = {"exchange": exchange, "symbol": symbol, "last": last}
+    async def get_trades(
+        self,
+        symbol: str,
+        exchange: str,
+        last: int | None = None,
+        *,
+        first: int | None = None,
+        offset: int = 0,
+    ) -> list[Trade]:
+        """A page of the trades of ``symbol`` on ``exchange`` not yet drained by fullon's
+        batcher, oldest first: the newest ``last`` or the oldest ``first`` (after skipping
+        ``offset`` from that end); neither: the newest ``LIST_PAGE_DEFAULT`` (100). Argument
+        order as in fullon_cache."""
+        variables = {
+            "exchange": exchange,
+            "symbol": symbol,
+            "first": first,
+            "last": last,
+            "offset": offset,
+        }
         return decode_list(Trade, await self._field(docs.TRADES, variables))
+
+    async def get_trade_count(self, symbol: str, exchange: str) -> int:
+        """How many trades of ``symbol`` on ``exchange`` wait to be drained."""
+        variables = {"exchange": exchange, "symbol": symbol}
+        return int(await self._field(docs.TRADE_COUNT, variables) or 0)
 
     async def get_trade_status(self, exchange: str) -> TradeStatus | None:
         """When a trade was last pushed for ``exchange``, or None."""
@@ -317,10 +347,30 @@ class FullonCacheApi:
         """Every trade marker."""
         return decode_list(TradeStatus, await self._field(docs.TRADE_STATUSES))
 
-    async def get_user_trades(self, uid: Id, exchange: str, last: int | None = None) -> list[Trade]:
-        """A user's unconsumed trades on ``exchange``."""
-        variables = {"uid": str(uid), "exchange": exchange, "last": last}
+    async def get_user_trades(
+        self,
+        uid: Id,
+        exchange: str,
+        last: int | None = None,
+        *,
+        first: int | None = None,
+        offset: int = 0,
+    ) -> list[Trade]:
+        """A page of a user's unconsumed trades on ``exchange`` (paged as
+        :meth:`get_trades`)."""
+        variables = {
+            "uid": str(uid),
+            "exchange": exchange,
+            "first": first,
+            "last": last,
+            "offset": offset,
+        }
         return decode_list(Trade, await self._field(docs.USER_TRADES, variables))
+
+    async def get_user_trade_count(self, uid: Id, exchange: str) -> int:
+        """How many unconsumed trades a user has on ``exchange``."""
+        variables = {"uid": str(uid), "exchange": exchange}
+        return int(await self._field(docs.USER_TRADE_COUNT, variables) or 0)
 
     async def get_user_trade_status(self, key: str) -> TradeStatus | None:
         """A user-trade marker (key e.g. ``binance:1``), or None."""
@@ -452,15 +502,20 @@ class FullonCacheApi:
         """The order ids of a local open-order queue: now, then on every change."""
         return self._stream(docs.STREAM_ORDER_QUEUE, {"localOid": str(local_oid)}, list)
 
-    def stream_trade_updates(self, symbol: str, exchange: str) -> Stream[ChangeEvent[Trade]]:
-        """Trades of ``symbol`` on ``exchange``: a snapshot, then trades pushed (UPSERT)
-        or drained (REMOVE). Argument order as :meth:`get_trades`."""
-        variables = {"exchange": exchange, "symbol": symbol}
+    def stream_trade_updates(
+        self, symbol: str, exchange: str, last: int | None = None
+    ) -> Stream[ChangeEvent[Trade]]:
+        """Trades of ``symbol`` on ``exchange``: a snapshot of the newest ``last`` (default
+        ``LIST_PAGE_DEFAULT``), then trades pushed (UPSERT) or drained (REMOVE). Argument
+        order as :meth:`get_trades`."""
+        variables = {"exchange": exchange, "symbol": symbol, "last": last}
         return self._stream(docs.STREAM_TRADES, variables, functools.partial(decode_event, Trade))
 
-    def stream_user_trades(self, uid: Id, exchange: str) -> Stream[ChangeEvent[Trade]]:
-        """A user's trades on ``exchange``: a snapshot, then changes."""
-        variables = {"uid": str(uid), "exchange": exchange}
+    def stream_user_trades(
+        self, uid: Id, exchange: str, last: int | None = None
+    ) -> Stream[ChangeEvent[Trade]]:
+        """A user's trades on ``exchange``: a snapshot of the newest ``last``, then changes."""
+        variables = {"uid": str(uid), "exchange": exchange, "last": last}
         return self._stream(
             docs.STREAM_USER_TRADES, variables, functools.partial(decode_event, Trade)
         )

@@ -123,23 +123,37 @@ ORDERS = document("""
 query Orders($exchange: String!) { orders(exchange: $exchange) { ...OrderFields } }""")
 ORDER_KEYS = "query OrderKeys { orderKeys }"
 OPEN_ORDER_QUEUE = """
-query OpenOrderQueue($localOid: String!) { openOrderQueue(localOid: $localOid) }""".strip()
+query OpenOrderQueue($localOid: String!, $first: Int, $last: Int, $offset: Int = 0) {
+  openOrderQueue(localOid: $localOid, first: $first, last: $last, offset: $offset)
+}""".strip()
 QUEUE_LENGTH = """
 query QueueLength($localOid: String!) { queueLength(localOid: $localOid) }""".strip()
 
 TRADES = document("""
-query Trades($exchange: String!, $symbol: String!, $last: Int) {
-  trades(exchange: $exchange, symbol: $symbol, last: $last) { ...TradeFields }
+query Trades($exchange: String!, $symbol: String!, $first: Int, $last: Int, $offset: Int = 0) {
+  trades(exchange: $exchange, symbol: $symbol, first: $first, last: $last, offset: $offset) {
+    ...TradeFields
+  }
 }""")
+TRADE_COUNT = """
+query TradeCount($exchange: String!, $symbol: String!) {
+  tradeCount(exchange: $exchange, symbol: $symbol)
+}""".strip()
 TRADE_STATUS = document("""
 query TradeStatus($exchange: String!) {
   tradeStatus(exchange: $exchange) { ...TradeStatusFields }
 }""")
 TRADE_STATUSES = document("query TradeStatuses { tradeStatuses { ...TradeStatusFields } }")
 USER_TRADES = document("""
-query UserTrades($uid: String!, $exchange: String!, $last: Int) {
-  userTrades(uid: $uid, exchange: $exchange, last: $last) { ...TradeFields }
+query UserTrades($uid: String!, $exchange: String!, $first: Int, $last: Int, $offset: Int = 0) {
+  userTrades(uid: $uid, exchange: $exchange, first: $first, last: $last, offset: $offset) {
+    ...TradeFields
+  }
 }""")
+USER_TRADE_COUNT = """
+query UserTradeCount($uid: String!, $exchange: String!) {
+  userTradeCount(uid: $uid, exchange: $exchange)
+}""".strip()
 USER_TRADE_STATUS = document("""
 query UserTradeStatus($key: String!) { userTradeStatus(key: $key) { ...TradeStatusFields } }""")
 USER_TRADE_STATUSES = document(
@@ -209,12 +223,12 @@ STREAM_ORDER_QUEUE = """
 subscription OrderQueueStream($localOid: String!) { openOrderQueue(localOid: $localOid) }
 """.strip()
 STREAM_TRADES = document("""
-subscription TradesStream($exchange: String!, $symbol: String!) {
-  trades(exchange: $exchange, symbol: $symbol) { kind items { ...TradeFields } }
+subscription TradesStream($exchange: String!, $symbol: String!, $last: Int) {
+  trades(exchange: $exchange, symbol: $symbol, last: $last) { kind items { ...TradeFields } }
 }""")
 STREAM_USER_TRADES = document("""
-subscription UserTradesStream($uid: String!, $exchange: String!) {
-  userTrades(uid: $uid, exchange: $exchange) { kind items { ...TradeFields } }
+subscription UserTradesStream($uid: String!, $exchange: String!, $last: Int) {
+  userTrades(uid: $uid, exchange: $exchange, last: $last) { kind items { ...TradeFields } }
 }""")
 STREAM_BOTS = document("subscription BotsStream { bots { kind items { ...BotFields } } }")
 STREAM_BLOCKS = document(

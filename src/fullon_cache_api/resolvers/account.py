@@ -16,7 +16,15 @@ from fullon_cache_api.cache.records import (
 )
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.resolvers import arguments as args
-from fullon_cache_api.resolvers.arguments import Exchange, ExId, Last, OrderKey, Symbol
+from fullon_cache_api.resolvers.arguments import (
+    Exchange,
+    ExId,
+    First,
+    Last,
+    Offset,
+    OrderKey,
+    Symbol,
+)
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -69,9 +77,22 @@ async def order_keys(info: Info) -> list[str]:
     return await info.context.cache.orders.status_keys()
 
 
-async def open_order_queue(info: Info, local_oid: LocalOid) -> list[str]:
-    """Exchange order ids waiting in `new_orders:{localOid}`, next first (never popped)."""
-    return await info.context.cache.order_queues.items(args.identifier(local_oid, "localOid"))
+async def open_order_queue(
+    info: Info,
+    local_oid: LocalOid,
+    first: First = None,
+    last: Last = None,
+    offset: Offset = 0,
+) -> list[str]:
+    """A page of the exchange order ids waiting in `new_orders:{localOid}`, next first
+    (never popped). Without `first`/`last`: the first LIST_PAGE_DEFAULT."""
+    settings = info.context.settings
+    if first is None and last is None:
+        first = settings.list_page_default
+    listing = await info.context.cache.order_queues.items(
+        args.identifier(local_oid, "localOid"), args.list_page(settings, first, last, offset)
+    )
+    return info.context.items(listing, info.path.as_list())
 
 
 async def queue_length(info: Info, local_oid: LocalOid) -> int:
@@ -83,12 +104,22 @@ async def user_trades(
     uid: str,
     exchange: Exchange,
     last: Last = None,
+    first: First = None,
+    offset: Offset = 0,
 ) -> list[TradeRecord]:
-    """`user_trades:{uid}:{exchange}`, oldest first (LRANGE only, never popped)."""
+    """A page of `user_trades:{uid}:{exchange}`, oldest first (LRANGE only, never popped)."""
+    page = args.list_page(info.context.settings, first, last, offset)
     listing = await info.context.cache.trades.of_user(
-        args.identifier(uid, "uid"), args.exchange(exchange), args.last_n(last)
+        args.identifier(uid, "uid"), args.exchange(exchange), page
     )
     return info.context.items(listing, info.path.as_list())
+
+
+async def user_trade_count(info: Info, uid: str, exchange: Exchange) -> int:
+    """How many trades `user_trades:{uid}:{exchange}` holds (LLEN)."""
+    return await info.context.cache.trades.user_count(
+        args.identifier(uid, "uid"), args.exchange(exchange)
+    )
 
 
 async def user_trade_status(info: Info, key: str) -> TradeStatusRecord | None:

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import strawberry
 
+from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.errors import InvalidArgument
+from fullon_cache_api.settings import Settings
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9_.\-/:]{1,64}$")
@@ -16,7 +18,7 @@ _ID = re.compile(r"^[A-Za-z0-9_.\-:/]{1,128}$")
 _TEXT = re.compile(r"^[^\x00-\x1f*?\[\]\\]{1,200}$")
 
 MAX_OHLCV_COUNT = 10_000
-MAX_TRADES_LAST = 10_000
+MAX_LIST_OFFSET = 100_000_000
 
 Exchange = Annotated[str, strawberry.argument(description="Exchange name, e.g. `binance`.")]
 Symbol = Annotated[str, strawberry.argument(description="Unified symbol, e.g. `BTC/USDT:USDT`.")]
@@ -29,12 +31,40 @@ OrderKey = Annotated[
 ]
 
 
-Last = Annotated[int | None, strawberry.argument(description="Only the newest N (1 to 10000).")]
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The oldest N items (after skipping `offset` from the oldest); "
+        "1 to LIST_PAGE_MAX. Not with `last`."
+    ),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The newest N items (after skipping `offset` from the newest); "
+        "1 to LIST_PAGE_MAX. Not with `first`. Without either, the field's default page "
+        "(LIST_PAGE_DEFAULT items) is read."
+    ),
+]
+Offset = Annotated[
+    int,
+    strawberry.argument(
+        description="Items to skip: from the oldest with `first`, from the newest otherwise."
+    ),
+]
 
 
-def last_n(value: int | None) -> int | None:
-    """The ``last`` argument of list reads: absent, or 1 to ``MAX_TRADES_LAST``."""
-    return None if value is None else bounded(value, "last", 1, MAX_TRADES_LAST)
+def list_page(settings: Settings, first: int | None, last: int | None, offset: int) -> ListPage:
+    """The page that ``first``/``last``/``offset`` select; neither: the newest
+    ``LIST_PAGE_DEFAULT``. Results are oldest first either way."""
+    if first is not None and last is not None:
+        raise InvalidArgument("invalid first: give first or last, not both", argument="first")
+    offset = bounded(offset, "offset", 0, MAX_LIST_OFFSET)
+    if first is not None:
+        return ListPage(bounded(first, "first", 1, settings.list_page_max), False, offset)
+    if last is None:
+        return ListPage(settings.list_page_default, True, offset)
+    return ListPage(bounded(last, "last", 1, settings.list_page_max), True, offset)
 
 
 def _check(pattern: re.Pattern[str], name: str, value: str, what: str) -> str:

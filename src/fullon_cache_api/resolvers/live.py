@@ -10,6 +10,7 @@ from typing import Annotated
 
 import strawberry
 
+from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.errors import ApiError
 from fullon_cache_api.resolvers import arguments as args
@@ -25,6 +26,14 @@ MinInterval = Annotated[
     strawberry.argument(
         description="At most one event per this many milliseconds for this subscription; "
         "changes in between are coalesced to the latest."
+    ),
+]
+
+Window = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The snapshot holds the newest N trades (1 to LIST_PAGE_MAX; default "
+        "LIST_PAGE_DEFAULT); later events carry the trades pushed since."
     ),
 ]
 
@@ -104,18 +113,28 @@ def orders(info: Info, exchange: OrderKey) -> TopicStream:
 
 
 def open_order_queue(info: Info, local_oid: str) -> TopicStream:
-    spec = specs.open_order_queue(args.identifier(local_oid, "localOid"))
+    """The first LIST_PAGE_DEFAULT ids of the queue (the next to be consumed)."""
+    page = ListPage(info.context.settings.list_page_default, from_tail=False)
+    spec = specs.open_order_queue(args.identifier(local_oid, "localOid"), page)
     return _open(info, TopicStream(_hub(info), spec))
 
 
-def trades(info: Info, exchange: Exchange, symbol: Symbol) -> TopicStream:
-    return _open(
-        info, TopicStream(_hub(info), specs.trades(args.exchange(exchange), args.symbol(symbol)))
+def _window(info: Info, last: int | None) -> int:
+    settings = info.context.settings
+    if last is None:
+        return settings.list_page_default
+    return args.bounded(last, "last", 1, settings.list_page_max)
+
+
+def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) -> TopicStream:
+    spec = specs.trades(args.exchange(exchange), args.symbol(symbol), _window(info, last))
+    return _open(info, TopicStream(_hub(info), spec))
+
+
+def user_trades(info: Info, uid: str, exchange: Exchange, last: Window = None) -> TopicStream:
+    spec = specs.user_trades(
+        args.identifier(uid, "uid"), args.exchange(exchange), _window(info, last)
     )
-
-
-def user_trades(info: Info, uid: str, exchange: Exchange) -> TopicStream:
-    spec = specs.user_trades(args.identifier(uid, "uid"), args.exchange(exchange))
     return _open(info, TopicStream(_hub(info), spec))
 
 

@@ -16,7 +16,7 @@ from fullon_cache_api.cache.records import (
 )
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.resolvers import arguments as args
-from fullon_cache_api.resolvers.arguments import Exchange, Last, Symbol
+from fullon_cache_api.resolvers.arguments import Exchange, First, Last, Offset, Symbol
 
 Info = strawberry.Info[RequestContext, None]
 
@@ -88,12 +88,21 @@ async def trades(
     exchange: Exchange,
     symbol: Symbol,
     last: Last = None,
+    first: First = None,
+    offset: Offset = 0,
 ) -> list[TradeRecord]:
-    """Trades pushed and not yet drained by fullon's batcher, oldest first (LRANGE only)."""
+    """A page of the trades pushed and not yet drained by fullon's batcher, oldest first
+    (LRANGE only)."""
+    page = args.list_page(info.context.settings, first, last, offset)
     listing = await info.context.cache.trades.of_symbol(
-        args.exchange(exchange), args.symbol(symbol), args.last_n(last)
+        args.exchange(exchange), args.symbol(symbol), page
     )
     return info.context.items(listing, info.path.as_list())
+
+
+async def trade_count(info: Info, exchange: Exchange, symbol: Symbol) -> int:
+    """How many trades `trades:{exchange}:{symbol}` holds (LLEN)."""
+    return await info.context.cache.trades.count(args.exchange(exchange), args.symbol(symbol))
 
 
 async def trade_status(info: Info, exchange: Exchange) -> TradeStatusRecord | None:

@@ -37,9 +37,17 @@ ROOT_RESOLVERS: dict[str, Callable[..., Any]] = {}
 """Python field name → resolver, so the server can bind root fields to them directly."""
 
 
-def _field(resolver: Callable[..., Any], graphql_type: Any, description: str) -> Any:
+def _field(
+    resolver: Callable[..., Any], graphql_type: Any, description: str, *, can_fail: bool = True
+) -> Any:
+    """A root field. One that reads the cache can fail (Redis down, a bad argument): it is
+    nullable, so its error nulls only itself, not the whole ``data`` of the response."""
     ROOT_RESOLVERS[resolver.__name__] = resolver
-    return strawberry.field(resolver=resolver, graphql_type=graphql_type, description=description)
+    return strawberry.field(
+        resolver=resolver,
+        graphql_type=graphql_type | None if can_fail else graphql_type,
+        description=description,
+    )
 
 
 @strawberry.type(description="Read-only access to fullon_cache's live state.")
@@ -61,8 +69,11 @@ class Query:
         market_fields.ohlcv_series, list[OhlcvSeries], "Every stored OHLCV series."
     )
     trades = _field(
-        market_fields.trades, list[Trade], "Trades not yet drained by fullon's batcher."
+        market_fields.trades,
+        list[Trade],
+        "A page of the trades not yet drained by fullon's batcher, oldest first.",
     )
+    trade_count = _field(market_fields.trade_count, int, "How many trades `trades` could list.")
     trade_status = _field(
         market_fields.trade_status,
         TradeStatus | None,
@@ -82,10 +93,17 @@ class Query:
     orders = _field(account_fields.orders, list[Order], "Every order under an `order_status` key.")
     order_keys = _field(account_fields.order_keys, list[str], "Every `order_status` key suffix.")
     open_order_queue = _field(
-        account_fields.open_order_queue, list[str], "Order ids waiting in a local open-order queue."
+        account_fields.open_order_queue,
+        list[str],
+        "A page of the order ids waiting in a local open-order queue.",
     )
     queue_length = _field(account_fields.queue_length, int, "Length of a local open-order queue.")
-    user_trades = _field(account_fields.user_trades, list[Trade], "A user's unconsumed trades.")
+    user_trades = _field(
+        account_fields.user_trades, list[Trade], "A page of a user's unconsumed trades."
+    )
+    user_trade_count = _field(
+        account_fields.user_trade_count, int, "How many trades `userTrades` could list."
+    )
     user_trade_status = _field(
         account_fields.user_trade_status, TradeStatus | None, "A user-trade marker."
     )
@@ -113,4 +131,6 @@ class Query:
     system_health = _field(
         ops_fields.system_health, SystemHealth, "Health of the fullon processes."
     )
-    health = _field(ops_fields.health, CacheHealth, "Health of the Redis cache; never fails.")
+    health = _field(
+        ops_fields.health, CacheHealth, "Health of the Redis cache; never fails.", can_fail=False
+    )

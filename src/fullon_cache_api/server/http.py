@@ -37,9 +37,7 @@ async def _params(request: Request, max_bytes: int) -> dict[str, Any]:
             except orjson.JSONDecodeError:
                 raise request_error("variables is not valid JSON", ErrorCode.BAD_REQUEST) from None
         return params
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise request_error(f"request body larger than {max_bytes} bytes", ErrorCode.BAD_REQUEST)
+    body = await _body(request, max_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/graphql":
         return {"query": body.decode("utf-8", "replace")}
@@ -54,6 +52,29 @@ async def _params(request: Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise request_error("the body must be a JSON object", ErrorCode.BAD_REQUEST)
     return data
+
+
+async def _body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``max_bytes``: from
+    ``Content-Length`` before reading anything, else while a chunked body streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise request_error("invalid Content-Length", ErrorCode.BAD_REQUEST)
+        if int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(body)
+
+
+def _too_large(max_bytes: int) -> RequestError:
+    return request_error(
+        f"request body larger than {max_bytes} bytes", ErrorCode.BAD_REQUEST, status=413
+    )
 
 
 def wants_html(request: Request) -> bool:
@@ -99,7 +120,9 @@ async def graphql_http(request: Request, services: Services) -> Response:
             prepared, variables, context=services.context(principal.scopes)
         )
     except RequestError as error:
-        return _json({"errors": error.errors}, status=400)
+        # After a 413 the rest of the body is not read: the connection closes.
+        close = {"Connection": "close"} if error.status == 413 else None
+        return _json({"errors": error.errors}, status=error.status, headers=close)
     return _json(result)
 
 

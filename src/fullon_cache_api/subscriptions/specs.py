@@ -6,6 +6,7 @@ from typing import Any
 
 from fullon_cache_api.cache import CacheReader, watch
 from fullon_cache_api.cache.decode import as_datetime, loads_object
+from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.cache.records import (
     BotRecord,
     ExchangeBlockRecord,
@@ -90,12 +91,12 @@ def orders(key: str) -> TopicSpec:
     )
 
 
-def open_order_queue(local_oid: str) -> TopicSpec:
+def open_order_queue(local_oid: str, page: ListPage) -> TopicSpec:
     async def load(cache: CacheReader) -> list[str]:
-        return await cache.order_queues.items(local_oid)
+        return (await cache.order_queues.items(local_oid, page)).items
 
     return TopicSpec(
-        key=("open_order_queue", local_oid),
+        key=("open_order_queue", local_oid, page),
         domain="orders",
         load=load,
         watch=(watch.open_orders(local_oid),),
@@ -103,12 +104,14 @@ def open_order_queue(local_oid: str) -> TopicSpec:
     )
 
 
-def trades(exchange: str, symbol: str) -> TopicSpec:
+def trades(exchange: str, symbol: str, window: int) -> TopicSpec:
+    """The newest ``window`` trades of the list."""
+
     async def load(cache: CacheReader) -> list[TradeRecord]:
-        return (await cache.trades.of_symbol(exchange, symbol)).items
+        return (await cache.trades.of_symbol(exchange, symbol, ListPage(window))).items
 
     return TopicSpec(
-        key=("trades", exchange, symbol.replace("/", "")),
+        key=("trades", exchange, symbol.replace("/", ""), window),
         domain="trades",
         load=load,
         item_key=_trade_key,
@@ -116,12 +119,14 @@ def trades(exchange: str, symbol: str) -> TopicSpec:
     )
 
 
-def user_trades(uid: str, exchange: str) -> TopicSpec:
+def user_trades(uid: str, exchange: str, window: int) -> TopicSpec:
+    """The newest ``window`` trades of the user's list."""
+
     async def load(cache: CacheReader) -> list[TradeRecord]:
-        return (await cache.trades.of_user(uid, exchange)).items
+        return (await cache.trades.of_user(uid, exchange, ListPage(window))).items
 
     return TopicSpec(
-        key=("user_trades", uid, exchange),
+        key=("user_trades", uid, exchange, window),
         domain="trades",
         load=load,
         item_key=_trade_key,
