@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind
+from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, StreamKind
 from fullon_cache_api.subscriptions.stream import TopicStream
 from fullon_cache_api.subscriptions.topics import TopicSpec
 
@@ -22,7 +22,7 @@ def _attached(spec: TopicSpec) -> TopicStream:
 
 
 async def test_latest_value_stream_supersedes_untaken_values() -> None:
-    stream = _attached(TopicSpec(key="t", domain="tickers", load=_load))
+    stream = _attached(TopicSpec(key="t", kind=StreamKind.VALUE, domain="tickers", load=_load))
     for price in (1.0, 2.0, 3.0):
         stream.deliver({"price": price})
     assert await stream.__anext__() == {"price": 3.0}
@@ -33,7 +33,9 @@ async def test_latest_value_stream_supersedes_untaken_values() -> None:
 
 
 async def test_keyed_stream_keeps_every_event() -> None:
-    spec = TopicSpec(key="k", domain="bots", load=_load, item_key=lambda item: item["id"])
+    spec = TopicSpec(
+        key="k", kind=StreamKind.KEYED, domain="bots", load=_load, item_key=lambda item: item["id"]
+    )
     stream = _attached(spec)
     stream.deliver(ChangeEvent(ChangeKind.UPSERT, [{"id": "a"}]))
     stream.deliver(ChangeEvent(ChangeKind.REMOVE, [{"id": "a"}]))

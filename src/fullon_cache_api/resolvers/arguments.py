@@ -8,8 +8,11 @@ from typing import Annotated
 import strawberry
 
 from fullon_cache_api.cache.paging import ListPage
+from fullon_cache_api.context import RequestContext
 from fullon_cache_api.errors import InvalidArgument
 from fullon_cache_api.settings import Settings
+
+Info = strawberry.Info[RequestContext, None]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9_.\-/:]{1,64}$")
@@ -23,6 +26,20 @@ MAX_LIST_OFFSET = 100_000_000
 Exchange = Annotated[str, strawberry.argument(description="Exchange name, e.g. `binance`.")]
 Symbol = Annotated[str, strawberry.argument(description="Unified symbol, e.g. `BTC/USDT:USDT`.")]
 ExId = Annotated[str, strawberry.argument(description="User-exchange id (`ex_id`), e.g. `1`.")]
+Timeframe = Annotated[str, strawberry.argument(description="e.g. `1m`, `1h`.")]
+LocalOid = Annotated[str, strawberry.argument(description="The local order id of the queue.")]
+Uid = Annotated[str, strawberry.argument(description="User id.")]
+BotId = Annotated[str, strawberry.argument(description="Bot id.")]
+ProcessType = Annotated[
+    str | None, strawberry.argument(description="Process type, e.g. `tick`; omitted: all.")
+]
+SinceMinutes = Annotated[
+    float, strawberry.argument(description="Active within this many minutes (at most 10080).")
+]
+Component = Annotated[
+    str | None,
+    strawberry.argument(description="Only this component, e.g. `kraken:BTC/USD`; omitted: all."),
+]
 OrderKey = Annotated[
     str,
     strawberry.argument(

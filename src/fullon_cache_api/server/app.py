@@ -18,7 +18,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fullon_cache_api import __version__
-from fullon_cache_api.auth import missing_scopes
 from fullon_cache_api.cache import CacheReader, create_redis
 from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
 from fullon_cache_api.schema import schema as default_schema
@@ -36,14 +35,6 @@ from fullon_cache_api.subscriptions.hub import LiveHub
 log = logging.getLogger("fullon.api.cache.server")
 
 GRAPHIQL_STATIC = "/graphiql/static"
-
-
-def check_field_scopes(schema: strawberry.Schema) -> None:
-    """Every root field must have a scope (fail closed: no field is readable by accident)."""
-    roots = [schema._schema.query_type, schema._schema.subscription_type]
-    missing = missing_scopes({root.name: root.fields for root in roots if root is not None})
-    if missing:
-        raise RuntimeError(f"root fields without a scope in auth.FIELD_SCOPES: {missing}")
 
 
 async def watch_keys(services: Services) -> None:
@@ -73,7 +64,6 @@ def create_app(
 ) -> Starlette:
     settings = settings or get_settings()
     path = settings.graphql_path
-    check_field_scopes(schema)
     redact.install()
 
     @contextlib.asynccontextmanager

@@ -43,10 +43,10 @@ from graphql.pyutils import AwaitableOrValue, Path, UndefinedType
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.rules import ASTValidationRule
 
-from fullon_cache_api.auth import field_scope
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.cooperative import TimeSlice
 from fullon_cache_api.errors import ApiError, ErrorCode, Forbidden
+from fullon_cache_api.resolvers.fields import field_scope
 from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
 from fullon_cache_api.settings import Settings

@@ -57,5 +57,5 @@ class Services:
             settings=self.settings,
             live=self.live,
             scopes=scopes,
-            metrics=self.metrics,
+            timer=self.metrics,
         )

@@ -17,9 +17,9 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import ExecutionResult, execute, subscribe
+from graphql import ExecutionResult, create_source_event_stream, execute
+from graphql.execution import Executor as GraphQLExecutor
 
-from fullon_cache_api.resolvers.live import SOURCE_KEY
 from fullon_cache_api.server.execution import PreparedOperation, RequestError, dumps, response
 from fullon_cache_api.subscriptions.stream import NO_SNAPSHOT, TopicStream
 
@@ -81,20 +81,24 @@ class Group:
             # graphql-core resolves the root field (arguments, validation in the resolver);
             # the resolver leaves its TopicStream in the context. graphql-core's own mapping
             # iterator is never used: the group executes each event itself.
-            result = subscribe(
+            executor = GraphQLExecutor.build(
                 self.services.executor.graphql_schema,
                 self.prepared.document,
                 context_value=self.context,
-                variable_values=self.variables,
+                raw_variable_values=self.variables,
                 operation_name=self.prepared.operation_name,
             )
-            if inspect.isawaitable(result):
-                result = await result
+            if isinstance(executor, list):  # variable coercion failed
+                result: Any = ExecutionResult(None, errors=executor)
+            else:
+                result = create_source_event_stream(executor)
+                if inspect.isawaitable(result):
+                    result = await result
             if isinstance(result, ExecutionResult):
                 errors = response(result, self.context).get("errors") or []
                 self.opened.set_result(errors)
                 return
-            stream = self.context.extras.pop(SOURCE_KEY, None)
+            stream = result
             if not isinstance(stream, TopicStream):
                 raise TypeError("the subscription resolver did not open a TopicStream")
             stream.emit_snapshot = False

@@ -1,8 +1,16 @@
-"""The topic of each live stream: what it reads, how items are keyed, what signals change."""
+"""The topic of each live stream: its kind, what it reads, how items are keyed, what
+signals a change.
+
+Each factory is declared with its :class:`StreamKind` once (``@stream(kind)``); the
+factory passes it to the spec it builds, and the Subscription field that uses the factory
+reads it from there (``factory.kind``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, Generic, ParamSpec
 
 from fullon_cache_api.cache import CacheReader, watch
 from fullon_cache_api.cache.decode import as_datetime, loads_object
@@ -19,16 +27,45 @@ from fullon_cache_api.cache.records import (
     TradeRecord,
 )
 from fullon_cache_api.cache.tickers import decode_message
-from fullon_cache_api.subscriptions.events import ProcessBroadcastRecord
+from fullon_cache_api.subscriptions.events import ProcessBroadcastRecord, StreamKind
 from fullon_cache_api.subscriptions.topics import TopicSpec
 
+P = ParamSpec("P")
 
-def ticker(exchange: str, symbol: str) -> TopicSpec:
+KEYED = StreamKind.KEYED
+VALUE = StreamKind.VALUE
+PUSH = StreamKind.PUSH
+
+
+class SpecFactory(Generic[P]):
+    """A spec factory and the kind of every spec it builds."""
+
+    def __init__(self, kind: StreamKind, build: Callable[Concatenate[StreamKind, P], TopicSpec]):
+        self.kind = kind
+        self._build = build
+        functools.update_wrapper(self, build)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TopicSpec:
+        return self._build(self.kind, *args, **kwargs)
+
+
+def stream(
+    kind: StreamKind,
+) -> Callable[[Callable[Concatenate[StreamKind, P], TopicSpec]], SpecFactory[P]]:
+    def declare(build: Callable[Concatenate[StreamKind, P], TopicSpec]) -> SpecFactory[P]:
+        return SpecFactory(kind, build)
+
+    return declare
+
+
+@stream(VALUE)
+def ticker(kind: StreamKind, exchange: str, symbol: str) -> TopicSpec:
     async def load(cache: CacheReader) -> TickerRecord | None:
         return await cache.tickers.get(exchange, symbol)
 
     return TopicSpec(
         key=("ticker", exchange, symbol),
+        kind=kind,
         domain="tickers",
         load=load,
         channel=watch.ticker_channel(exchange, symbol),
@@ -37,13 +74,15 @@ def ticker(exchange: str, symbol: str) -> TopicSpec:
     )
 
 
-def tickers(exchange: str | None) -> TopicSpec:
+@stream(KEYED)
+def tickers(kind: StreamKind, exchange: str | None) -> TopicSpec:
     async def load(cache: CacheReader) -> list[TickerRecord]:
         listing = await (cache.tickers.of_exchange(exchange) if exchange else cache.tickers.all())
         return listing.items
 
     return TopicSpec(
         key=("tickers", exchange),
+        kind=kind,
         domain="tickers",
         load=load,
         item_key=_ticker_key,
@@ -52,12 +91,14 @@ def tickers(exchange: str | None) -> TopicSpec:
     )
 
 
-def account(ex_id: str) -> TopicSpec:
+@stream(VALUE)
+def account(kind: StreamKind, ex_id: str) -> TopicSpec:
     async def load(cache: CacheReader) -> Any:
         return await cache.accounts.get(ex_id)
 
     return TopicSpec(
         key=("account", ex_id),
+        kind=kind,
         domain="accounts",
         load=load,
         watch=(watch.ACCOUNTS,),
@@ -65,12 +106,14 @@ def account(ex_id: str) -> TopicSpec:
     )
 
 
-def positions(ex_id: str) -> TopicSpec:
+@stream(KEYED)
+def positions(kind: StreamKind, ex_id: str) -> TopicSpec:
     async def load(cache: CacheReader) -> list[PositionRecord]:
         return await cache.positions.of_account(ex_id)
 
     return TopicSpec(
         key=("positions", ex_id),
+        kind=kind,
         domain="positions",
         load=load,
         item_key=_symbol_key,
@@ -78,12 +121,14 @@ def positions(ex_id: str) -> TopicSpec:
     )
 
 
-def orders(key: str) -> TopicSpec:
+@stream(KEYED)
+def orders(kind: StreamKind, key: str) -> TopicSpec:
     async def load(cache: CacheReader) -> list[OrderRecord]:
         return (await cache.orders.of_key(key)).items
 
     return TopicSpec(
         key=("orders", key),
+        kind=kind,
         domain="orders",
         load=load,
         item_key=_order_key,
@@ -91,12 +136,14 @@ def orders(key: str) -> TopicSpec:
     )
 
 
-def open_order_queue(local_oid: str, page: ListPage) -> TopicSpec:
+@stream(VALUE)
+def open_order_queue(kind: StreamKind, local_oid: str, page: ListPage) -> TopicSpec:
     async def load(cache: CacheReader) -> list[str]:
         return (await cache.order_queues.items(local_oid, page)).items
 
     return TopicSpec(
         key=("open_order_queue", local_oid, page),
+        kind=kind,
         domain="orders",
         load=load,
         watch=(watch.open_orders(local_oid),),
@@ -104,7 +151,8 @@ def open_order_queue(local_oid: str, page: ListPage) -> TopicSpec:
     )
 
 
-def trades(exchange: str, symbol: str, window: int) -> TopicSpec:
+@stream(KEYED)
+def trades(kind: StreamKind, exchange: str, symbol: str, window: int) -> TopicSpec:
     """The newest ``window`` trades of the list."""
 
     async def load(cache: CacheReader) -> list[TradeRecord]:
@@ -112,6 +160,7 @@ def trades(exchange: str, symbol: str, window: int) -> TopicSpec:
 
     return TopicSpec(
         key=("trades", exchange, symbol.replace("/", ""), window),
+        kind=kind,
         domain="trades",
         load=load,
         item_key=_trade_key,
@@ -119,7 +168,8 @@ def trades(exchange: str, symbol: str, window: int) -> TopicSpec:
     )
 
 
-def user_trades(uid: str, exchange: str, window: int) -> TopicSpec:
+@stream(KEYED)
+def user_trades(kind: StreamKind, uid: str, exchange: str, window: int) -> TopicSpec:
     """The newest ``window`` trades of the user's list."""
 
     async def load(cache: CacheReader) -> list[TradeRecord]:
@@ -127,6 +177,7 @@ def user_trades(uid: str, exchange: str, window: int) -> TopicSpec:
 
     return TopicSpec(
         key=("user_trades", uid, exchange, window),
+        kind=kind,
         domain="trades",
         load=load,
         item_key=_trade_key,
@@ -134,30 +185,39 @@ def user_trades(uid: str, exchange: str, window: int) -> TopicSpec:
     )
 
 
-def bots() -> TopicSpec:
+@stream(KEYED)
+def bots(kind: StreamKind) -> TopicSpec:
     async def load(cache: CacheReader) -> list[BotRecord]:
         return (await cache.bots.all()).items
 
     return TopicSpec(
-        key=("bots",), domain="bots", load=load, item_key=_bot_key, watch=(watch.BOTS,)
+        key=("bots",), kind=kind, domain="bots", load=load, item_key=_bot_key, watch=(watch.BOTS,)
     )
 
 
-def blocks() -> TopicSpec:
+@stream(KEYED)
+def blocks(kind: StreamKind) -> TopicSpec:
     async def load(cache: CacheReader) -> list[ExchangeBlockRecord]:
         return (await cache.blocks.all()).items
 
     return TopicSpec(
-        key=("blocks",), domain="bots", load=load, item_key=_pair_key, watch=(watch.BLOCKS,)
+        key=("blocks",),
+        kind=kind,
+        domain="bots",
+        load=load,
+        item_key=_pair_key,
+        watch=(watch.BLOCKS,),
     )
 
 
-def opening_positions() -> TopicSpec:
+@stream(KEYED)
+def opening_positions(kind: StreamKind) -> TopicSpec:
     async def load(cache: CacheReader) -> list[OpeningPositionRecord]:
         return (await cache.opening_positions.all()).items
 
     return TopicSpec(
         key=("opening_positions",),
+        kind=kind,
         domain="bots",
         load=load,
         item_key=_pair_key,
@@ -165,12 +225,14 @@ def opening_positions() -> TopicSpec:
     )
 
 
-def ohlcv(symbol: str, timeframe: str, count: int) -> TopicSpec:
+@stream(KEYED)
+def ohlcv(kind: StreamKind, symbol: str, timeframe: str, count: int) -> TopicSpec:
     async def load(cache: CacheReader) -> list[OhlcvBarRecord]:
         return (await cache.ohlcv.latest(symbol, timeframe, count)).items
 
     return TopicSpec(
         key=("ohlcv", symbol, timeframe, count),
+        kind=kind,
         domain="ohlcv",
         load=load,
         item_key=_bar_key,
@@ -178,13 +240,17 @@ def ohlcv(symbol: str, timeframe: str, count: int) -> TopicSpec:
     )
 
 
-def processes(process_type: str | None, component: str | None, since_minutes: float) -> TopicSpec:
+@stream(KEYED)
+def processes(
+    kind: StreamKind, process_type: str | None, component: str | None, since_minutes: float
+) -> TopicSpec:
     async def load(cache: CacheReader) -> list[ProcessRecord]:
         listing = await cache.processes.active(process_type, component, since_minutes)
         return listing.items
 
     return TopicSpec(
         key=("processes", process_type, component, since_minutes),
+        kind=kind,
         domain="processes",
         load=load,
         item_key=_process_key,
@@ -193,13 +259,15 @@ def processes(process_type: str | None, component: str | None, since_minutes: fl
     )
 
 
-def system_health(refresh_s: float) -> TopicSpec:
+@stream(VALUE)
+def system_health(kind: StreamKind, refresh_s: float) -> TopicSpec:
     async def load(cache: CacheReader) -> Any:
         health, _problems = await cache.processes.system_health()
         return health
 
     return TopicSpec(
         key=("system_health",),
+        kind=kind,
         domain="health",
         load=load,
         watch=(watch.PROCESSES,),
@@ -207,9 +275,11 @@ def system_health(refresh_s: float) -> TopicSpec:
     )
 
 
-def process_broadcasts(process_type: str) -> TopicSpec:
+@stream(PUSH)
+def process_broadcasts(kind: StreamKind, process_type: str) -> TopicSpec:
     return TopicSpec(
         key=("process_broadcasts", process_type),
+        kind=kind,
         domain="processes",
         channel=watch.process_broadcast_channel(process_type),
         decode=lambda _channel, payload: _broadcast(process_type, payload),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fullon_cache_api.cache import CacheReader
 from fullon_cache_api.cache.watch import keyspace_channel
 from fullon_cache_api.errors import ApiError, CorruptData
-from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind
+from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, StreamKind
 from fullon_cache_api.subscriptions.feed import Listener, RedisFeed
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ MessageDecoder = Callable[[str, bytes], Any]
 class TopicSpec:
     """What a topic reads and how it learns about changes.
 
+    * ``kind``: how its events relate (:class:`StreamKind`); every layer reads its policy
+      from it.
     * ``load`` reads the whole state: a value, or for keyed topics a list of records.
     * ``item_key`` (keyed topics) names an item; items are compared by equality.
     * ``channel``/``pattern`` with ``decode``: pub/sub pushes the new value (no re-read).
@@ -44,6 +46,7 @@ class TopicSpec:
     """
 
     key: Hashable
+    kind: StreamKind
     domain: str
     load: Loader | None = None
     item_key: Callable[[Any], Hashable] | None = None
@@ -56,11 +59,11 @@ class TopicSpec:
 
     @property
     def keyed(self) -> bool:
-        return self.item_key is not None
+        return self.kind is StreamKind.KEYED
 
     @property
     def stateless(self) -> bool:
-        return self.load is None
+        return self.kind is StreamKind.PUSH
 
 
 @dataclass
