@@ -2,9 +2,9 @@
 
 * a field of a leaf type (scalar, enum) costs 0, a list of them 1;
 * a field of an object type costs 1 plus its selection;
-* a list field multiplies that by its expected length: the value of its size argument
-  (``ohlcv(count:)``, ``first``/``last`` of the paged lists ``trades`` and ``userTrades``, and
-  the ``items`` of the ``ohlcv`` and ``trades`` subscriptions); a paged list without
+* a list field multiplies that by its expected length: the value of its size argument, as
+  declared with the root field (``size=``: ``ohlcv(count:)``, ``first``/``last`` of the
+  paged lists, the ``last`` window of the trades subscriptions); a paged list without
   ``first``/``last`` counts its default page (``LIST_PAGE_DEFAULT``); other lists count
   :data:`LIST_SIZE`;
 * ``__typename`` costs 0; ``__schema`` and ``__type`` cost 1 whatever they select.
@@ -40,23 +40,12 @@ from graphql import (
     is_leaf_type,
 )
 
+from fullon_cache_api.resolvers.fields import SIZE_ARGUMENTS
+
 LIST_SIZE = 10
 """The assumed length of a list without a size argument."""
 
 MAX_SIZE = 1_000_000_000
-
-PAGE = ("first", "last")
-
-SIZE_ARGUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("Query", "ohlcv"): ("count",),
-    ("Query", "trades"): PAGE,
-    ("Query", "userTrades"): PAGE,
-    ("Subscription", "ohlcv"): ("count",),
-    ("Subscription", "trades"): ("last",),
-    ("Subscription", "userTrades"): ("last",),
-}
-"""(parent type, field) → the arguments giving the length of the field's (first) list: the
-first one given counts; none given, the argument's default, else the default page."""
 
 
 @dataclass(slots=True)
