@@ -120,6 +120,7 @@ LIMITS: dict[str, list[float]] = {
     "query length": [default("max_query_bytes")],
     "query cost": [default("max_query_cost")],
     "HTTP body": [64 * 1024],  # the query limit + a constant of server/http.py
+    "paged list (`first`/`last`)": [default("list_page_max")],
     "WebSocket message": [default("ws_max_message_bytes")],
     "`connection_init` wait": [default("ws_connection_init_timeout")],
     "operations at once per connection": [default("ws_max_operations")],

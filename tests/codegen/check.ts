@@ -9,9 +9,15 @@ import type {
 import type { Scalars, Ticker } from "./gql/schema-types";
 
 type IsUnknown<T> = unknown extends T ? true : false;
+type Item<L> = NonNullable<L> extends ReadonlyArray<infer T> ? T : never;
+
+// Root Query fields are nullable (a failed field is null next to the others).
+export function tickerCount(query: DashboardQuery): number {
+  return query.tickers?.length ?? 0;
+}
 
 // DateTime is a string and JSON a JSON value: neither is `unknown`.
-export const timeIsTyped: IsUnknown<DashboardQuery["tickers"][number]["time"]> = false;
+export const timeIsTyped: IsUnknown<Item<DashboardQuery["tickers"]>["time"]> = false;
 export const dataIsTyped: IsUnknown<BotsSubscription["bots"]["items"][number]["data"]> = false;
 export const schemaDateIsTyped: IsUnknown<Scalars["DateTime"]["output"]> = false;
 

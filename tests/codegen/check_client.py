@@ -16,9 +16,11 @@ from pydantic import JsonValue
 async def main(http_url: str, ws_url: str) -> None:
     client = Client(url=http_url, ws_url=ws_url)
     dashboard = await client.dashboard(exchange="binance", ex_id="1")
+    # Root Query fields are nullable: a field that failed is None next to the others.
+    assert dashboard.tickers is not None and dashboard.bots is not None
+    assert dashboard.account is not None
     when: datetime | None = dashboard.tickers[0].time
     data: JsonValue = dashboard.bots[0].data
-    assert dashboard.account is not None
     kind: ChangeKind | None = None
     symbols: list[str] = []
     async for event in client.tickers(exchange="binance"):
