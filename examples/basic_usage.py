@@ -2,7 +2,7 @@
 
 Run a server with seeded demo data first (``make demo``), then::
 
-    python examples/basic_usage.py
+    .venv/bin/python examples/basic_usage.py
 
 The URL comes from ``FULLON_CACHE_API_URL`` (default ``ws://127.0.0.1:8000/graphql``).
 ``EXAMPLE_LIVE_SECONDS`` (default 5) bounds the wait for live events.

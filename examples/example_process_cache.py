@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_process_cache.py
+    .venv/bin/python examples/example_process_cache.py
 """
 
 from __future__ import annotations

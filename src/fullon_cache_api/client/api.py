@@ -58,7 +58,13 @@ from fullon_cache_api.client.models import (
     Trade,
     TradeStatus,
 )
-from fullon_cache_api.client.options import Backoff, ClientOptions, default_url, websocket_url
+from fullon_cache_api.client.options import (
+    Backoff,
+    ClientOptions,
+    default_token,
+    default_url,
+    websocket_url,
+)
 from fullon_cache_api.client.streams import Stream, StreamCore
 
 T = TypeVar("T")
@@ -594,7 +600,8 @@ def fullon_cache_api(
         url: the GraphQL WebSocket URL (``ws://`` or ``wss://``; ``http(s)://`` is
             converted). Default: ``$FULLON_CACHE_API_URL``, else
             ``ws://127.0.0.1:8000/graphql``.
-        token: sent as ``{"authorization": "Bearer <token>"}`` in ``connection_init``.
+        token: the API key, sent as ``{"authorization": "Bearer <token>"}`` in
+            ``connection_init``. Default: ``$FULLON_CACHE_API_TOKEN``, else none.
         reconnect_attempts: consecutive failed reconnects before streams and queries give
             up with ``ConnectionLostError`` (None: retry forever). The first connection
             is tried once.
@@ -614,4 +621,6 @@ def fullon_cache_api(
         request_timeout=request_timeout,
         ping_interval=ping_interval,
     )
+    if token is None:
+        token = default_token()
     return FullonCacheApi(websocket_url(url or default_url()), token, options)
