@@ -57,7 +57,7 @@ class Watcher:
             {"symbol": "BTC/USDT", "exchange": "binance", "price": self.price, "time": 1.7e9}
         )
         message = await self.ws.recv()
-        assert message["payload"] == {"data": {"ticker": {"price": self.price}}}, message
+        assert message["payload"]["data"] == {"ticker": {"price": self.price}}, message
 
 
 @pytest_asyncio.fixture
@@ -72,7 +72,7 @@ async def watcher(abuse_server: RunningServer, redis_client: Redis) -> AsyncIter
     async with raw_ws(abuse_server.ws_url) as ws:
         await ws.init()
         await ws.send({"type": "subscribe", "id": "w", "payload": {"query": TICKER_SUB}})
-        assert (await ws.recv())["payload"] == {"data": {"ticker": None}}
+        assert (await ws.recv())["payload"]["data"] == {"ticker": None}
         watcher = Watcher(ws, CacheWriter(redis_client))
         await watcher.still_receiving()
         yield watcher

@@ -76,7 +76,14 @@ class Settings(BaseSettings):
         default_factory=lambda: {"processes": 2000, "health": 5000}
     )
     keyspace_notifications: str = Field(default="auto", pattern="^(auto|on|off|enable)$")
+    feed_idle_ping_s: float = Field(default=5.0, gt=0, le=300)
+    keyspace_recheck_s: float = Field(default=60.0, ge=0)  # 0: only on reconnects
+    keyspace_safety_poll_s: float = Field(default=30.0, ge=0)  # 0: none
+    topic_linger_s: float = Field(default=10.0, ge=0, le=3600)
+    replay_events: int = Field(default=256, ge=0, le=100_000)
     subscriber_buffer: int = Field(default=256, ge=1)
+    slow_consumer_s: float = Field(default=10.0, gt=0)
+    outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     gc_freeze: bool = True
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     process_stale_seconds: float = Field(default=120.0, gt=30)

@@ -12,8 +12,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from fullon_cache_api.cache.decode import CorruptValue
-from fullon_cache_api.cache.paging import ListPage
-from fullon_cache_api.cache.results import Listing, Problem
+from fullon_cache_api.cache.paging import ListCursor, ListPage
+from fullon_cache_api.cache.results import Appended, Listing, Problem
 from fullon_cache_api.cooperative import TimeSlice
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 
@@ -182,3 +182,50 @@ class DomainReader:
             length, values = await pipe.execute()
         first = page.first_index(int(length))
         return [(str(first + offset), raw) for offset, raw in enumerate(values)]
+
+    async def list_appended(
+        self,
+        key: str,
+        window: int,
+        cursor: ListCursor | None,
+        decode: Callable[[str, bytes | str], T],
+    ) -> tuple[Appended[T], ListCursor]:
+        """What a list that grows at the tail gained since ``cursor``, at most ``window``
+        items per read (``more`` when there is more). Without a cursor, or when the list
+        shrank or its item at the cursor changed (consumed, deleted, replaced), the newest
+        ``window`` items as a snapshot. Never reads more than ``window`` items."""
+        if cursor is not None and cursor.length > 0:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.llen(key)
+                pipe.lindex(key, cursor.length - 1)
+                pipe.lrange(key, cursor.length, cursor.length + window - 1)
+                length, tail, values = await pipe.execute()
+            length = int(length)
+            if length >= cursor.length and tail == cursor.tail:
+                entries = [(str(cursor.length + n), raw) for n, raw in enumerate(values)]
+                listing = await decode_in_slices(key, entries, decode)
+                end = cursor.length + len(values)
+                moved = ListCursor(end, values[-1] if values else cursor.tail)
+                appended = Appended(listing.items, listing.problems, more=length > end)
+                return appended, moved
+        elif cursor is not None:  # it was empty: anything in it now is appended
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.llen(key)
+                pipe.lrange(key, 0, window - 1)
+                length, values = await pipe.execute()
+            listing = await decode_in_slices(
+                key, [(str(n), raw) for n, raw in enumerate(values)], decode
+            )
+            moved = ListCursor(len(values), values[-1] if values else None)
+            return Appended(listing.items, listing.problems, more=int(length) > len(values)), moved
+        # The first read, or the list was consumed or replaced: the newest window, whole.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.lrange(key, -window, -1)
+            length, values = await pipe.execute()
+        length = int(length)
+        first = max(0, length - len(values))
+        entries = [(str(first + n), raw) for n, raw in enumerate(values)]
+        listing = await decode_in_slices(key, entries, decode)
+        moved = ListCursor(first + len(values), values[-1] if values else None)
+        return Appended(listing.items, listing.problems, snapshot=True), moved

@@ -33,3 +33,12 @@ class ListPage:
         if self.from_tail:
             return max(0, length - self.offset - self.size)
         return self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class ListCursor:
+    """Where a list that grows at the tail was last read: its length then, and its last
+    item (to tell a list that grew from one that was replaced)."""
+
+    length: int
+    tail: bytes | None

@@ -281,3 +281,22 @@ class CacheHealthRecord:
         "`notify-keyspace-events`, when the API's Redis user may read it."
     )
     error: str | None = doc("Why Redis is unreachable.")
+    change_detection: str | None = doc(
+        "How changes that Redis does not publish are noticed now: `keyspace` (notifications) "
+        "or `poll`.",
+        default=None,
+        stored=False,
+    )
+    feed_connected: bool | None = doc(
+        "Whether the pub/sub feed that carries live changes is connected.",
+        default=None,
+        stored=False,
+    )
+    failing_topics: list[str] = doc(
+        "Live streams that cannot read the cache now (their subscribers got an error).",
+        default_factory=list,
+        stored=False,
+    )
+    last_message_at: datetime | None = doc(
+        "When the last pub/sub message arrived.", default=None, stored=False
+    )

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fullon_cache_api.cache import codecs, keys
 from fullon_cache_api.cache.base import DomainReader, cache_read, decode_in_slices
 from fullon_cache_api.cache.decode import as_datetime
-from fullon_cache_api.cache.paging import ListPage
+from fullon_cache_api.cache.paging import ListCursor, ListPage
 from fullon_cache_api.cache.records import TradeRecord, TradeStatusRecord
-from fullon_cache_api.cache.results import Listing
+from fullon_cache_api.cache.results import Appended, Listing
 
 
 class TradeReader(DomainReader):
@@ -24,6 +24,20 @@ class TradeReader(DomainReader):
     async def of_user(self, uid: str, exchange: str, page: ListPage) -> Listing[TradeRecord]:
         """One page of a user's unconsumed trades, oldest first."""
         return await self._list(keys.user_trades(uid, exchange), page)
+
+    @cache_read
+    async def appended_of_symbol(
+        self, exchange: str, symbol: str, window: int, cursor: ListCursor | None
+    ) -> tuple[Appended[TradeRecord], ListCursor]:
+        """The trades pushed for the symbol since ``cursor`` (see ``list_appended``)."""
+        return await self.list_appended(keys.trades(exchange, symbol), window, cursor, _trade)
+
+    @cache_read
+    async def appended_of_user(
+        self, uid: str, exchange: str, window: int, cursor: ListCursor | None
+    ) -> tuple[Appended[TradeRecord], ListCursor]:
+        """A user's trades pushed since ``cursor`` (a pop reads the window again)."""
+        return await self.list_appended(keys.user_trades(uid, exchange), window, cursor, _trade)
 
     @cache_read
     async def count(self, exchange: str, symbol: str) -> int:
@@ -51,7 +65,7 @@ class TradeReader(DomainReader):
 
     async def _list(self, key: str, page: ListPage) -> Listing[TradeRecord]:
         values = await self.list_page(key, page)
-        return await decode_in_slices(key, values, lambda _index, raw: codecs.trade(raw))
+        return await decode_in_slices(key, values, _trade)
 
     async def _status(self, prefix: str, suffix: str) -> TradeStatusRecord | None:
         raw = await self.redis.get(f"{prefix}{suffix}")
@@ -69,3 +83,7 @@ class TradeReader(DomainReader):
             for name, raw in zip(names, values, strict=True)
             if raw is not None
         ]
+
+
+def _trade(_index: str, raw: bytes | str) -> TradeRecord:
+    return codecs.trade(raw)

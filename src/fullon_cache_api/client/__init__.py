@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         InvalidArgumentError,
         QueryTooComplexError,
         RateLimitedError,
+        ReplayUnavailableError,
         RequestTimeoutError,
         SlowConsumerError,
     )
@@ -98,6 +99,7 @@ _LAZY: dict[str, str] = {
     "ProcessBroadcast": "fullon_cache_api.client.models",
     "QueryTooComplexError": "fullon_cache_api.client.errors",
     "RateLimitedError": "fullon_cache_api.client.errors",
+    "ReplayUnavailableError": "fullon_cache_api.client.errors",
     "RequestTimeoutError": "fullon_cache_api.client.errors",
     "SlowConsumerError": "fullon_cache_api.client.errors",
     "Stream": "fullon_cache_api.client.streams",
@@ -141,6 +143,7 @@ __all__ = [
     "ProcessBroadcast",
     "QueryTooComplexError",
     "RateLimitedError",
+    "ReplayUnavailableError",
     "RequestTimeoutError",
     "SlowConsumerError",
     "Stream",

@@ -568,6 +568,11 @@ class FullonCacheApi:
             docs.STREAM_SYSTEM_HEALTH, None, functools.partial(decode_as, SystemHealth)
         )
 
+    def stream_health(self) -> Stream[CacheHealth]:
+        """Health of the cache and of the live feed: now, then within seconds of any change
+        (feed down or back, a stream failing or recovering, the change detection mode)."""
+        return self._stream(docs.STREAM_HEALTH, None, functools.partial(decode_as, CacheHealth))
+
     def stream_process_broadcasts(self, type: str) -> Stream[ProcessBroadcast]:
         """Messages published for processes of ``type`` (no snapshot: only new ones)."""
         return self._stream(

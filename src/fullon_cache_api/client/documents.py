@@ -60,6 +60,7 @@ FRAGMENTS: dict[str, str] = {
 }""",
     "CacheHealthFields": """fragment CacheHealthFields on CacheHealth {
   reachable latencyMs redisVersion role usedMemoryBytes connectedClients keyspaceEvents error
+  changeDetection feedConnected failingTopics lastMessageAt
 }""",
     "ProcessBroadcastFields": """fragment ProcessBroadcastFields on ProcessBroadcast {
   processType message data timestamp
@@ -253,6 +254,7 @@ subscription ProcessesStream($type: String, $component: String, $sinceMinutes: F
 STREAM_SYSTEM_HEALTH = document(
     "subscription SystemHealthStream { systemHealth { ...SystemHealthFields } }"
 )
+STREAM_HEALTH = document("subscription HealthStream { health { ...CacheHealthFields } }")
 STREAM_PROCESS_BROADCASTS = document("""
 subscription ProcessBroadcastsStream($type: String!) {
   processBroadcasts(type: $type) { ...ProcessBroadcastFields }

@@ -18,6 +18,7 @@ code                           exception
 ``FORBIDDEN``                  :class:`ForbiddenError`
 ``RATE_LIMITED``               :class:`RateLimitedError`
 ``SLOW_CONSUMER``              :class:`SlowConsumerError`
+``REPLAY_UNAVAILABLE``         :class:`ReplayUnavailableError`
 =============================  ==========================================================
 
 Client-side conditions have their own codes: ``CONNECTION_FAILED``
@@ -143,6 +144,13 @@ class SlowConsumerError(FullonCacheApiError):
     default_code = "SLOW_CONSUMER"
 
 
+class ReplayUnavailableError(FullonCacheApiError):
+    """A resumed push stream (``processBroadcasts``) could not replay the messages missed
+    since its cursor (``REPLAY_UNAVAILABLE``): some may be lost."""
+
+    default_code = "REPLAY_UNAVAILABLE"
+
+
 class ApiConnectionError(FullonCacheApiError):
     """The WebSocket could not be opened (``CONNECTION_FAILED``)."""
 
@@ -175,6 +183,7 @@ ERROR_CLASSES: dict[str, type[FullonCacheApiError]] = {
     "FORBIDDEN": ForbiddenError,
     "RATE_LIMITED": RateLimitedError,
     "SLOW_CONSUMER": SlowConsumerError,
+    "REPLAY_UNAVAILABLE": ReplayUnavailableError,
 }
 
 

@@ -315,6 +315,14 @@ class CacheHealth:
     keyspace_events: str | None = None
     """``notify-keyspace-events``, when the API's Redis user may read it."""
     error: str | None = None
+    change_detection: str | None = None
+    """``keyspace`` or ``poll``: how changes Redis does not publish are noticed now."""
+    feed_connected: bool | None = None
+    """Whether the pub/sub feed carrying live changes is connected."""
+    failing_topics: list[str] = field(default_factory=list)
+    """Live streams that cannot read the cache now."""
+    last_message_at: datetime | None = None
+    """When the last pub/sub message arrived."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.cache.records import (
     AccountRecord,
     BotRecord,
+    CacheHealthRecord,
     ExchangeBlockRecord,
     OhlcvBarRecord,
     OpeningPositionRecord,
@@ -313,6 +314,20 @@ def system_health(info: Info) -> TopicStream:
     """Health of the fullon processes: now, then whenever it changes."""
     hub = _hub(info)
     return TopicStream(hub, specs.system_health(hub.poll_interval("health")))
+
+
+@subscription(
+    scope=OPS,
+    spec=specs.health,
+    returns=CacheHealthRecord,
+    client=Client("stream_health"),
+)
+def health(info: Info) -> TopicStream:
+    """Health of the Redis cache and of the live feed: now, then within seconds of any
+    change (the feed going down or back, a stream failing or recovering, the change
+    detection switching between keyspace notifications and polling)."""
+    hub = _hub(info)
+    return TopicStream(hub, specs.health(hub.health, hub.poll_interval("health")))
 
 
 @subscription(

@@ -118,5 +118,6 @@ async def system_health(info: Info) -> SystemHealthRecord:
 
 @query(scope=OPS, client=Client("get_cache_health"), nullable=False)
 async def health(info: Info) -> CacheHealthRecord:
-    """Health of the Redis cache (`PING`, `INFO`); never fails."""
-    return await info.context.cache.health.check()
+    """Health of the Redis cache (`PING`, `INFO`) and of the live feed; never fails."""
+    live = info.context.live
+    return await (live.health() if live is not None else info.context.cache.health.check())

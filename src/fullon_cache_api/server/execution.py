@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,15 +45,13 @@ from graphql.validation.rules import ASTValidationRule
 
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.cooperative import TimeSlice
-from fullon_cache_api.errors import ApiError, ErrorCode, Forbidden
+from fullon_cache_api.errors import INTERNAL_MESSAGE, ApiError, ErrorCode, Forbidden, error_dict
 from fullon_cache_api.resolvers.fields import field_scope
 from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
 from fullon_cache_api.settings import Settings
 
 log = logging.getLogger("fullon.api.cache.execution")
-
-INTERNAL_MESSAGE = "Internal server error"
 
 
 class RequestError(Exception):
@@ -114,8 +112,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         formatted["extensions"] = dict(original.extensions)
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed at %s", error.path, exc_info=original)
-        formatted["message"] = INTERNAL_MESSAGE
-        formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}
+        formatted.update(error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL))
     else:
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", ErrorCode.GRAPHQL_VALIDATION_FAILED.value)
@@ -124,27 +121,21 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 def request_error(message: str, code: ErrorCode, *, status: int = 400) -> RequestError:
-    return RequestError([{"message": message, "extensions": {"code": code.value}}], status=status)
+    return RequestError([error_dict(message, code)], status=status)
 
 
 class Executor:
     """Executes operations against the schema with cached parsing and validation."""
 
-    def __init__(
-        self,
-        schema: strawberry.Schema,
-        settings: Settings,
-        context_factory: Callable[[], RequestContext],
-    ) -> None:
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
         self.graphql_schema: GraphQLSchema = schema._schema
         self.settings = settings
-        self.context_factory = context_factory
         rules: list[type[ASTValidationRule]] = list(specified_rules)
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)
         # Without introspection, "Did you mean ...?" would reveal the schema bit by bit.
-        self._hide_suggestions = not settings.introspection
+        self.hide_suggestions = not settings.introspection
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
 
@@ -263,7 +254,7 @@ class Executor:
             return _Parsed(
                 None,
                 [
-                    _coded(
+                    error_dict(
                         f"the query is longer than {settings.max_query_bytes} characters",
                         ErrorCode.QUERY_TOO_COMPLEX,
                     )
@@ -291,7 +282,7 @@ class Executor:
             document,
             self._rules,
             max_errors=20,
-            hide_suggestions=self._hide_suggestions,
+            hide_suggestions=self.hide_suggestions,
         )
         if errors:
             return _Parsed(None, [format_error(error) for error in errors])
@@ -300,19 +291,13 @@ class Executor:
     # -- execution ---------------------------------------------------------------------
 
     async def execute(
-        self,
-        prepared: PreparedOperation,
-        variables: Any,
-        context: RequestContext | None = None,
-        root_value: Any = None,
+        self, prepared: PreparedOperation, variables: Any, context: RequestContext
     ) -> dict[str, Any]:
-        """Run a query (or one subscription event, with ``root_value``) to a response dict."""
+        """Run a query to a response dict."""
         variables = _variables(variables)
-        context = context if context is not None else self.context_factory()
         result = execute(
             self.graphql_schema,
             prepared.document,
-            root_value=root_value,
             context_value=context,
             variable_values=variables,
             operation_name=prepared.operation_name,
@@ -320,7 +305,7 @@ class Executor:
             executor_class=(
                 CooperativeExecutor if prepared.scopes <= context.scopes else ScopedExecutor
             ),
-            hide_suggestions=self._hide_suggestions,
+            hide_suggestions=self.hide_suggestions,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
@@ -428,13 +413,8 @@ def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]
     errors = [format_error(error) for error in result.errors] if result.errors else []
     if context.problems:
         for item in context.problems:
-            errors.append(
-                {
-                    "message": item.problem.describe(),
-                    "path": item.path,
-                    "extensions": {"code": ErrorCode.CORRUPT_DATA.value},
-                }
-            )
+            error = error_dict(item.problem.describe(), ErrorCode.CORRUPT_DATA)
+            errors.append({**error, "path": item.path})
         context.problems.clear()
     if errors:
         payload["errors"] = errors
@@ -450,10 +430,7 @@ def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]
 
 
 _UNENCODABLE = orjson.dumps(
-    {
-        "errors": [{"message": INTERNAL_MESSAGE, "extensions": {"code": ErrorCode.INTERNAL.value}}],
-        "data": None,
-    }
+    {"errors": [error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL)], "data": None}
 )
 
 
@@ -466,10 +443,6 @@ def dumps(payload: Any) -> bytes:
     except TypeError:
         log.exception("a response could not be serialised")
         return _UNENCODABLE
-
-
-def _coded(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"message": message, "extensions": {"code": code.value}}
 
 
 def _variables(variables: Any) -> dict[str, Any] | None:

@@ -9,14 +9,15 @@ reads it from there (``factory.kind``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, Generic, ParamSpec
 
-from fullon_cache_api.cache import CacheReader, watch
+from fullon_cache_api.cache import CacheReader, Listing, watch
 from fullon_cache_api.cache.decode import as_datetime, loads_object
-from fullon_cache_api.cache.paging import ListPage
+from fullon_cache_api.cache.paging import ListCursor, ListPage
 from fullon_cache_api.cache.records import (
     BotRecord,
+    CacheHealthRecord,
     ExchangeBlockRecord,
     OhlcvBarRecord,
     OpeningPositionRecord,
@@ -26,6 +27,7 @@ from fullon_cache_api.cache.records import (
     TickerRecord,
     TradeRecord,
 )
+from fullon_cache_api.cache.results import Appended, ValueRead
 from fullon_cache_api.cache.tickers import decode_message
 from fullon_cache_api.subscriptions.events import ProcessBroadcastRecord, StreamKind
 from fullon_cache_api.subscriptions.topics import TopicSpec
@@ -76,9 +78,8 @@ def ticker(kind: StreamKind, exchange: str, symbol: str) -> TopicSpec:
 
 @stream(KEYED)
 def tickers(kind: StreamKind, exchange: str | None) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[TickerRecord]:
-        listing = await (cache.tickers.of_exchange(exchange) if exchange else cache.tickers.all())
-        return listing.items
+    async def load(cache: CacheReader) -> Listing[TickerRecord]:
+        return await (cache.tickers.of_exchange(exchange) if exchange else cache.tickers.all())
 
     return TopicSpec(
         key=("tickers", exchange),
@@ -123,8 +124,8 @@ def positions(kind: StreamKind, ex_id: str) -> TopicSpec:
 
 @stream(KEYED)
 def orders(kind: StreamKind, key: str) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[OrderRecord]:
-        return (await cache.orders.of_key(key)).items
+    async def load(cache: CacheReader) -> Listing[OrderRecord]:
+        return await cache.orders.of_key(key)
 
     return TopicSpec(
         key=("orders", key),
@@ -138,8 +139,9 @@ def orders(kind: StreamKind, key: str) -> TopicSpec:
 
 @stream(VALUE)
 def open_order_queue(kind: StreamKind, local_oid: str, page: ListPage) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[str]:
-        return (await cache.order_queues.items(local_oid, page)).items
+    async def load(cache: CacheReader) -> ValueRead[list[str]]:
+        listing = await cache.order_queues.items(local_oid, page)
+        return ValueRead(listing.items, listing.problems)
 
     return TopicSpec(
         key=("open_order_queue", local_oid, page),
@@ -153,42 +155,48 @@ def open_order_queue(kind: StreamKind, local_oid: str, page: ListPage) -> TopicS
 
 @stream(KEYED)
 def trades(kind: StreamKind, exchange: str, symbol: str, window: int) -> TopicSpec:
-    """The newest ``window`` trades of the list."""
+    """The newest ``window`` trades of the list, then only what is appended."""
 
-    async def load(cache: CacheReader) -> list[TradeRecord]:
-        return (await cache.trades.of_symbol(exchange, symbol, ListPage(window))).items
+    async def appended(
+        cache: CacheReader, cursor: ListCursor | None
+    ) -> tuple[Appended[TradeRecord], ListCursor]:
+        return await cache.trades.appended_of_symbol(exchange, symbol, window, cursor)
 
     return TopicSpec(
         key=("trades", exchange, symbol.replace("/", ""), window),
         kind=kind,
         domain="trades",
-        load=load,
         item_key=_trade_key,
         watch=(watch.trades(exchange, symbol),),
+        window=window,
+        load_appended=appended,
     )
 
 
 @stream(KEYED)
 def user_trades(kind: StreamKind, uid: str, exchange: str, window: int) -> TopicSpec:
-    """The newest ``window`` trades of the user's list."""
+    """The newest ``window`` trades of the user's list, then only what is appended."""
 
-    async def load(cache: CacheReader) -> list[TradeRecord]:
-        return (await cache.trades.of_user(uid, exchange, ListPage(window))).items
+    async def appended(
+        cache: CacheReader, cursor: ListCursor | None
+    ) -> tuple[Appended[TradeRecord], ListCursor]:
+        return await cache.trades.appended_of_user(uid, exchange, window, cursor)
 
     return TopicSpec(
         key=("user_trades", uid, exchange, window),
         kind=kind,
         domain="trades",
-        load=load,
         item_key=_trade_key,
         watch=(watch.user_trades(uid, exchange),),
+        window=window,
+        load_appended=appended,
     )
 
 
 @stream(KEYED)
 def bots(kind: StreamKind) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[BotRecord]:
-        return (await cache.bots.all()).items
+    async def load(cache: CacheReader) -> Listing[BotRecord]:
+        return await cache.bots.all()
 
     return TopicSpec(
         key=("bots",), kind=kind, domain="bots", load=load, item_key=_bot_key, watch=(watch.BOTS,)
@@ -197,8 +205,8 @@ def bots(kind: StreamKind) -> TopicSpec:
 
 @stream(KEYED)
 def blocks(kind: StreamKind) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[ExchangeBlockRecord]:
-        return (await cache.blocks.all()).items
+    async def load(cache: CacheReader) -> Listing[ExchangeBlockRecord]:
+        return await cache.blocks.all()
 
     return TopicSpec(
         key=("blocks",),
@@ -212,8 +220,8 @@ def blocks(kind: StreamKind) -> TopicSpec:
 
 @stream(KEYED)
 def opening_positions(kind: StreamKind) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[OpeningPositionRecord]:
-        return (await cache.opening_positions.all()).items
+    async def load(cache: CacheReader) -> Listing[OpeningPositionRecord]:
+        return await cache.opening_positions.all()
 
     return TopicSpec(
         key=("opening_positions",),
@@ -227,8 +235,8 @@ def opening_positions(kind: StreamKind) -> TopicSpec:
 
 @stream(KEYED)
 def ohlcv(kind: StreamKind, symbol: str, timeframe: str, count: int) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[OhlcvBarRecord]:
-        return (await cache.ohlcv.latest(symbol, timeframe, count)).items
+    async def load(cache: CacheReader) -> Listing[OhlcvBarRecord]:
+        return await cache.ohlcv.latest(symbol, timeframe, count)
 
     return TopicSpec(
         key=("ohlcv", symbol, timeframe, count),
@@ -244,9 +252,8 @@ def ohlcv(kind: StreamKind, symbol: str, timeframe: str, count: int) -> TopicSpe
 def processes(
     kind: StreamKind, process_type: str | None, component: str | None, since_minutes: float
 ) -> TopicSpec:
-    async def load(cache: CacheReader) -> list[ProcessRecord]:
-        listing = await cache.processes.active(process_type, component, since_minutes)
-        return listing.items
+    async def load(cache: CacheReader) -> Listing[ProcessRecord]:
+        return await cache.processes.active(process_type, component, since_minutes)
 
     return TopicSpec(
         key=("processes", process_type, component, since_minutes),
@@ -261,9 +268,9 @@ def processes(
 
 @stream(VALUE)
 def system_health(kind: StreamKind, refresh_s: float) -> TopicSpec:
-    async def load(cache: CacheReader) -> Any:
-        health, _problems = await cache.processes.system_health()
-        return health
+    async def load(cache: CacheReader) -> ValueRead[Any]:
+        health, problems = await cache.processes.system_health()
+        return ValueRead(health, problems)
 
     return TopicSpec(
         key=("system_health",),
@@ -272,6 +279,26 @@ def system_health(kind: StreamKind, refresh_s: float) -> TopicSpec:
         load=load,
         watch=(watch.PROCESSES,),
         refresh_s=refresh_s,
+    )
+
+
+@stream(VALUE)
+def health(
+    kind: StreamKind, read: Callable[[], Awaitable[CacheHealthRecord]], refresh_s: float
+) -> TopicSpec:
+    """Redis's health and the live layer's status: re-read every ``refresh_s`` and at once
+    whenever the feed, the change-detection mode or a topic's health changes."""
+
+    async def load(_cache: CacheReader) -> CacheHealthRecord:
+        return await read()
+
+    return TopicSpec(
+        key=("health",),
+        kind=kind,
+        domain="health",
+        load=load,
+        refresh_s=refresh_s,
+        live_status=True,
     )
 
 
