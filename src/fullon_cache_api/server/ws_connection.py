@@ -419,7 +419,10 @@ def client_addr(websocket: WebSocket) -> str:
 
 
 async def reject(websocket: WebSocket, code: int, reason: str) -> None:
-    """Accept and close at once, so the client sees the close code and reason."""
+    """Accept and close at once, so the client sees the close code and reason. The accept
+    names a subprotocol the client offered: browsers fail a handshake that offered some and
+    got none back (close 1006, the code and reason lost)."""
+    offered = wire.choose(websocket.scope.get("subprotocols", []))
     with contextlib.suppress(Exception):
-        await websocket.accept()
+        await websocket.accept(subprotocol=offered.name if offered is not None else None)
         await websocket.close(code, reason)
