@@ -175,6 +175,12 @@ ERROR_CLASSES: dict[str, type[FullonCacheApiError]] = {
     "FORBIDDEN": ForbiddenError,
     "RATE_LIMITED": RateLimitedError,
     "SLOW_CONSUMER": SlowConsumerError,
+    # Persisted queries: the client sends full documents, so it sees only NOT_LISTED (a
+    # server in trusted-documents mode refusing a document its manifest does not list).
+    "PERSISTED_QUERY_NOT_FOUND": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_SUPPORTED": GraphQLRequestError,
+    "PERSISTED_QUERY_HASH_MISMATCH": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_LISTED": GraphQLRequestError,
 }
 
 

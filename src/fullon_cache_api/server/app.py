@@ -25,6 +25,7 @@ from fullon_cache_api.server import redact
 from fullon_cache_api.server import ws_protocols as wire
 from fullon_cache_api.server.execution import Executor
 from fullon_cache_api.server.http import graphiql_unavailable, graphql_http, wants_html
+from fullon_cache_api.server.middleware import http_middleware
 from fullon_cache_api.server.origins import origin_allowed
 from fullon_cache_api.server.services import Services
 from fullon_cache_api.server.ws_connection import GraphQLWebSocket, reject
@@ -156,4 +157,4 @@ def create_app(
     ]
     if settings.graphiql:
         routes.append(graphiql_mount(GRAPHIQL_STATIC))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=http_middleware(settings))

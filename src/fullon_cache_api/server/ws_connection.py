@@ -364,7 +364,10 @@ class GraphQLWebSocket:
         try:
             variables = payload.get("variables")
             prepared = executor.prepare(
-                payload.get("query"), payload.get("operationName"), variables
+                payload.get("query"),
+                payload.get("operationName"),
+                variables,
+                payload.get("extensions"),  # persisted queries (server/persisted.py)
             )
             if prepared.kind is OperationType.SUBSCRIPTION:
                 executor.authorize(prepared, self.scopes)
