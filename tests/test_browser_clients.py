@@ -22,7 +22,6 @@ Skipped, with the reason, only when node/npm, Chromium or Playwright are missing
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -277,4 +276,3 @@ async def test_apollo_http_multipart_subscription_in_chromium(
             assert update["data"]["tickers"]["items"] == [
                 {"symbol": "BTC/USDT", "price": 107000.5}
             ], update
-            await asyncio.sleep(0)  # the page keeps the stream open until the browser closes
