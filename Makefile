@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/query_rtt.py
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/http_compression.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
     ws_message_burst: int = Field(default=2000, ge=1)
 
+    # HTTP: CORS (for ALLOWED_ORIGINS, like the WebSocket), compression, batching.
+    cors_max_age: int = Field(default=600, ge=0, le=86400)
+    http_gzip_min_bytes: int = Field(default=1024, ge=0)  # 0: no compression
+    http_batch_max: int = Field(default=0, ge=0, le=100)  # 0: batched bodies are refused
+
+    # Persisted queries: APQ registry size (0: off), or a trusted-documents manifest.
+    apq_cache_size: int = Field(default=1000, ge=0)
+    trusted_documents: Path | None = None
+
     # Authentication: KEY:SCOPES entries. Only SHA-256 digests are kept ({digest: scopes}).
     api_keys: Annotated[dict[str, frozenset[str]], NoDecode] = Field(
         default_factory=dict, repr=False
@@ -127,6 +136,15 @@ class Settings(BaseSettings):
             file_keys = read_keys_file(self.api_keys_file)
             if set(file_keys) & set(self.api_keys):
                 raise ValueError("API_KEYS_FILE lists a key that API_KEYS lists too")
+        return self
+
+    @model_validator(mode="after")
+    def _check_trusted_documents(self) -> Self:
+        """The trusted-documents manifest must exist and parse at start-up."""
+        if self.trusted_documents is not None:
+            from fullon_cache_api.server.persisted import load_manifest
+
+            load_manifest(self.trusted_documents)
         return self
 
     @property

@@ -184,6 +184,12 @@ ERROR_CLASSES: dict[str, type[FullonCacheApiError]] = {
     "RATE_LIMITED": RateLimitedError,
     "SLOW_CONSUMER": SlowConsumerError,
     "REPLAY_UNAVAILABLE": ReplayUnavailableError,
+    # Persisted queries: the client sends full documents, so it sees only NOT_LISTED (a
+    # server in trusted-documents mode refusing a document its manifest does not list).
+    "PERSISTED_QUERY_NOT_FOUND": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_SUPPORTED": GraphQLRequestError,
+    "PERSISTED_QUERY_HASH_MISMATCH": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_LISTED": GraphQLRequestError,
 }
 
 

@@ -26,6 +26,7 @@ from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
 from fullon_cache_api.schema import schema as default_schema
 from fullon_cache_api.server import redact, wire
 from fullon_cache_api.server.http import graphiql_unavailable, graphql_http, wants_html
+from fullon_cache_api.server.middleware import http_middleware
 from fullon_cache_api.server.origins import origin_allowed
 from fullon_cache_api.server.services import Services, build_services
 from fullon_cache_api.server.socket import StarletteSocket
@@ -56,17 +57,20 @@ async def graphql_websocket(websocket: WebSocket) -> None:
     services = services_of(websocket.app)
     socket = StarletteSocket(websocket)
     address = socket.address
+    offered = socket.offered_subprotocols
     refused = services.limiter.acquire(address)  # no await before it: bursts cannot overshoot
     if refused is not None:
-        await reject(socket, wire.TRY_AGAIN_LATER, refused)
+        await reject(socket, wire.TRY_AGAIN_LATER, refused, offered)
         return
     try:
         if not origin_allowed(websocket.headers, services.settings.allowed_origins):
-            await reject(socket, wire.FORBIDDEN, "origin not allowed")
+            await reject(socket, wire.FORBIDDEN, "origin not allowed", offered)
             return
-        protocol = wire.choose(socket.offered_subprotocols)
+        protocol = wire.choose(offered)
         if protocol is None:
-            await reject(socket, wire.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            await reject(
+                socket, wire.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable", offered
+            )
             return
         await GraphQLWebSocket(socket, protocol, services).serve()
     finally:
@@ -155,4 +159,6 @@ def create_app(
         finally:
             await services.shutdown()
 
-    return Starlette(routes=routes(settings), lifespan=lifespan)
+    return Starlette(
+        routes=routes(settings), lifespan=lifespan, middleware=http_middleware(settings)
+    )

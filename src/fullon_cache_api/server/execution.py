@@ -49,6 +49,7 @@ from fullon_cache_api.errors import INTERNAL_MESSAGE, ApiError, ErrorCode, Forbi
 from fullon_cache_api.resolvers.fields import field_scope
 from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
+from fullon_cache_api.server.persisted import PersistedQueries, PersistedQueryError
 from fullon_cache_api.settings import Settings
 
 log = logging.getLogger("fullon.api.cache.execution")
@@ -138,14 +139,26 @@ class Executor:
         self.hide_suggestions = not settings.introspection
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
+        self.persisted = PersistedQueries.from_settings(settings)
 
     # -- preparation -------------------------------------------------------------------
 
     def prepare(
-        self, query: Any, operation_name: Any = None, variables: Any = None
+        self,
+        query: Any,
+        operation_name: Any = None,
+        variables: Any = None,
+        extensions: Any = None,
     ) -> PreparedOperation:
         """Parse, validate, select the operation and check its cost (with ``variables``);
-        or raise ``RequestError``."""
+        or raise ``RequestError``. ``extensions`` may name a persisted query
+        (:mod:`server.persisted`), which then supplies or registers the text."""
+        register = None
+        if extensions is not None or self.persisted.active:
+            try:
+                query, register = self.persisted.resolve(query, extensions)
+            except PersistedQueryError as error:
+                raise request_error(error.message, error.code, status=error.status) from None
         if not isinstance(query, str) or not query.strip():
             raise request_error("a GraphQL query string is required", ErrorCode.BAD_REQUEST)
         if operation_name is not None and not isinstance(operation_name, str):
@@ -154,6 +167,8 @@ class Executor:
         if parsed.errors is not None:
             raise RequestError(parsed.errors)
         assert parsed.document is not None
+        if register is not None:
+            self.persisted.register(register, query)
         operation = get_operation_ast(parsed.document, operation_name)
         if operation is None:
             message = (

@@ -1,13 +1,20 @@
 """GraphQL over HTTP: POST (JSON or ``application/graphql``) and GET (queries only).
 
 Request errors (parse, validation, limits) answer 400; execution answers 200 with
-``data``/``errors``. Batched (array) bodies are refused. When API keys are configured, a
-request without a valid ``Authorization: Bearer <key>`` answers 401 ``UNAUTHENTICATED``
-before its body is read.
+``data``/``errors``. When API keys are configured, a request without a valid
+``Authorization: Bearer <key>`` answers 401 ``UNAUTHENTICATED`` before its body is read.
+
+``extensions`` (a JSON object; on GET a JSON-encoded parameter) may name a persisted query
+(:mod:`server.persisted`).
+
+Batched (array) POST bodies are refused unless ``HTTP_BATCH_MAX`` > 0; then up to that many
+operations run concurrently, each with its own limits and cost, and the answer is an array
+in the same order (HTTP 200; an operation that cannot run has ``errors`` in its place).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -27,15 +34,20 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(dumps(payload), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-async def _params(request: Request, max_bytes: int) -> dict[str, Any]:
+async def _params(
+    request: Request, max_bytes: int, batch_max: int = 0
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The request's parameters; a list of them for a batch (``batch_max`` > 0)."""
     if request.method == "GET":
         params: dict[str, Any] = dict(request.query_params)
-        raw_variables = params.get("variables")
-        if raw_variables:
-            try:
-                params["variables"] = orjson.loads(raw_variables)
-            except orjson.JSONDecodeError:
-                raise request_error("variables is not valid JSON", ErrorCode.BAD_REQUEST) from None
+        for name in ("variables", "extensions"):
+            raw = params.get(name)
+            if raw:
+                try:
+                    params[name] = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    message = f"{name} is not valid JSON"
+                    raise request_error(message, ErrorCode.BAD_REQUEST) from None
         return params
     body = await _body(request, max_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -48,9 +60,27 @@ async def _params(request: Request, max_bytes: int) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise request_error("the body is not valid JSON", ErrorCode.BAD_REQUEST) from None
     if isinstance(data, list):
-        raise request_error("batched requests are not supported", ErrorCode.BAD_REQUEST)
+        return _batch(data, batch_max)
     if not isinstance(data, dict):
         raise request_error("the body must be a JSON object", ErrorCode.BAD_REQUEST)
+    return data
+
+
+def _batch(data: list[Any], batch_max: int) -> list[dict[str, Any]]:
+    if not batch_max:
+        raise request_error(
+            "batched requests are not supported (HTTP_BATCH_MAX=0)", ErrorCode.BAD_REQUEST
+        )
+    if not data:
+        raise request_error("a batch must hold at least one operation", ErrorCode.BAD_REQUEST)
+    if len(data) > batch_max:
+        raise request_error(
+            f"a batch of {len(data)} operations; the limit is {batch_max}", ErrorCode.BAD_REQUEST
+        )
+    if not all(isinstance(item, dict) for item in data):
+        raise request_error(
+            "each operation of a batch must be a JSON object", ErrorCode.BAD_REQUEST
+        )
     return data
 
 
@@ -79,7 +109,13 @@ def _too_large(max_bytes: int) -> RequestError:
 
 def wants_html(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return request.method == "GET" and "text/html" in accept and "query" not in request.query_params
+    params = request.query_params
+    return (
+        request.method == "GET"
+        and "text/html" in accept
+        and "query" not in params
+        and "extensions" not in params
+    )
 
 
 def unauthenticated(message: str, *, invalid: bool) -> Response:
@@ -93,7 +129,6 @@ def unauthenticated(message: str, *, invalid: bool) -> Response:
 
 async def graphql_http(request: Request, services: Services) -> Response:
     settings = services.settings
-    executor = services.executor
     token = bearer_token(request.headers.get("authorization"))
     principal = services.keyring.authenticate(token)
     if principal is None:
@@ -102,28 +137,43 @@ async def graphql_http(request: Request, services: Services) -> Response:
                 "an API key is required: Authorization: Bearer <key>", invalid=False
             )
         return unauthenticated("the API key is not valid", invalid=True)
+    # A batch may hold HTTP_BATCH_MAX operations, each as large as a single request.
+    max_bytes = (settings.max_query_bytes + 64 * 1024) * max(1, settings.http_batch_max)
     try:
-        params = await _params(request, settings.max_query_bytes + 64 * 1024)
+        params = await _params(request, max_bytes, settings.http_batch_max)
+    except RequestError as error:
+        # After a 413 the rest of the body is not read: the connection closes.
+        close = {"Connection": "close"} if error.status == 413 else None
+        return _json({"errors": error.errors}, status=error.status, headers=close)
+    if isinstance(params, list):
+        answers = await asyncio.gather(
+            *(_operation(request, services, principal.scopes, item) for item in params)
+        )
+        return _json([payload for payload, _status, _headers in answers])
+    payload, status, headers = await _operation(request, services, principal.scopes, params)
+    return _json(payload, status=status, headers=headers)
+
+
+async def _operation(
+    request: Request, services: Services, scopes: frozenset[str], params: dict[str, Any]
+) -> tuple[dict[str, Any], int, dict[str, str] | None]:
+    """One operation: its response body, HTTP status and extra headers."""
+    executor = services.executor
+    try:
         variables = params.get("variables")
-        prepared = executor.prepare(params.get("query"), params.get("operationName"), variables)
+        prepared = executor.prepare(
+            params.get("query"), params.get("operationName"), variables, params.get("extensions")
+        )
         if prepared.kind is OperationType.SUBSCRIPTION:
             raise request_error(
                 "subscriptions need a WebSocket (graphql-transport-ws)", ErrorCode.BAD_REQUEST
             )
         if request.method == "GET" and prepared.kind is not OperationType.QUERY:
-            return _json(
-                {"errors": [{"message": "only queries may use GET"}]},
-                status=405,
-                headers={"Allow": "POST"},
-            )
-        result = await executor.execute(
-            prepared, variables, context=services.context(principal.scopes)
-        )
+            return {"errors": [{"message": "only queries may use GET"}]}, 405, {"Allow": "POST"}
+        result = await executor.execute(prepared, variables, context=services.context(scopes))
     except RequestError as error:
-        # After a 413 the rest of the body is not read: the connection closes.
-        close = {"Connection": "close"} if error.status == 413 else None
-        return _json({"errors": error.errors}, status=error.status, headers=close)
-    return _json(result)
+        return {"errors": error.errors}, error.status, None
+    return result, 200, None
 
 
 def graphiql_unavailable() -> HTMLResponse:

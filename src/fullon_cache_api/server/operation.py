@@ -34,7 +34,12 @@ async def run_operation(
     executor = services.executor
     try:
         variables = payload.get("variables")
-        prepared = executor.prepare(payload.get("query"), payload.get("operationName"), variables)
+        prepared = executor.prepare(
+            payload.get("query"),
+            payload.get("operationName"),
+            variables,
+            payload.get("extensions"),  # persisted queries (server/persisted.py)
+        )
         if prepared.kind is OperationType.SUBSCRIPTION:
             executor.authorize(prepared, scopes)
             extensions = payload.get("extensions")

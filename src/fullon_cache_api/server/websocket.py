@@ -300,10 +300,13 @@ class GraphQLWebSocket:
             self.outbox.control(message)
 
 
-async def reject(socket: Socket, code: int, reason: str) -> None:
-    """Accept and close at once, so the client sees the close code and reason."""
+async def reject(socket: Socket, code: int, reason: str, offered: list[str]) -> None:
+    """Accept and close at once, so the client sees the close code and reason. The accept
+    names a subprotocol the client offered: browsers fail a handshake that offered some and
+    got none back (close 1006, the code and reason lost)."""
+    protocol = wire.choose(offered)
     try:
-        await socket.accept(None)
+        await socket.accept(protocol.name if protocol is not None else None)
     except Exception:
         return
     await socket.close(code, reason)
