@@ -550,6 +550,56 @@ async def test_long_lists_and_fallbacks(env: Env) -> None:
         await env.compare(Case(query, {"s": True}, ALL_SCOPES, plain=False))
 
 
+class ResolvedMark:
+    """A field timer (``RequestContext.timer``) that notes when the root field's resolver
+    has returned: what follows is the completion of its value."""
+
+    def __init__(self) -> None:
+        self.resolved = False
+
+    async def timed(self, field: str, result: Any) -> Any:
+        value = await result
+        self.resolved = True
+        return value
+
+
+async def test_long_lists_yield_to_the_event_loop(env: Env) -> None:
+    """A plan completes a long list in time slices, as ``CooperativeExecutor`` does: other
+    tasks run while it writes the records."""
+    client = redis.asyncio.Redis.from_url(env.settings.redis_url, decode_responses=True)
+    try:
+        writer = CacheWriter(client)
+        for index in range(3000):
+            await writer.set_ticker({"exchange": "huge", "symbol": f"H{index}/USDT", "price": 1.0})
+    finally:
+        await client.aclose()
+    prepared = env.executor.prepare(
+        '{ tickers(exchange: "huge") { exchange symbol price bid ask last volume time spread } }'
+    )
+    assert prepared.plan is not None
+    mark = ResolvedMark()
+    context = env.context()
+    context.timer = mark
+    turns = 0
+    done = asyncio.Event()
+
+    async def other() -> None:
+        nonlocal turns
+        while not done.is_set():
+            turns += mark.resolved
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    try:
+        body = await env.executor.execute(prepared, None, context)
+    finally:
+        done.set()
+        await task
+        await env.cache.redis.delete("tickers:huge")  # the other tests' data as it was
+    assert len(body["data"]["tickers"]) == 3000
+    assert turns >= 2, "completing 3000 records never yielded to the event loop"
+
+
 async def test_forbidden_and_corrupt(env: Env) -> None:
     query = (
         '{ tickers(exchange: "binance") { symbol } account(exId: "1") { exId } '

@@ -675,7 +675,9 @@ def compile_plan(
         return _Compiler(schema, document_fragments, operation).plan(hide_suggestions)
     except _Unsupported as reason:
         log.debug("no compiled plan (%s): graphql-core executes this operation", reason)
-        return None
+    except Exception:
+        log.exception("compiling a plan failed: graphql-core executes this operation")
+    return None
 
 
 class _Compiler:
