@@ -10,9 +10,10 @@ per execution when a size argument is a variable) and, for a subscription, check
 field against the caller's scopes. A query's root fields are checked as they execute: a
 field outside the scopes is ``null`` with a ``FORBIDDEN`` error, and the others answer.
 
-Preparing an operation also compiles it, once per cached document, into a plan
-(:mod:`server.plan`) when it can: the plan runs the operation without graphql-core's
-per-field machinery and answers the same. Operations without a plan run on graphql-core.
+Once per cached document, each operation is also compiled into a plan (:mod:`server.plan`)
+when it can be: the plan runs queries and renders subscription events without
+graphql-core's per-field machinery, and answers the same. Operations without a plan run
+on graphql-core.
 """
 
 from __future__ import annotations
@@ -356,7 +357,7 @@ class Executor:
         """One subscription event (the value of its root field) to a response dict,
         synchronously: with the compiled plan, else with graphql-core."""
         plan = prepared.plan
-        if plan is not None:
+        if plan is not None and prepared.kind is OperationType.SUBSCRIPTION:
             return response(plan.execute_event(event, variables, context), context)
         result = execute(
             self.graphql_schema,
