@@ -655,3 +655,16 @@ async def test_redis_down(down: Env, data: st.DataObject) -> None:
     case = data.draw(operations("query", root_field, volatile=True))
     async with asyncio.timeout(10):
         await down.compare(case)
+
+
+async def test_redis_down_answers_cache_unavailable(down: Env) -> None:
+    query = (
+        '{ ticker(exchange: "binance", symbol: "BTC/USDT") { price } '
+        "health { reachable latencyMs usedMemoryBytes connectedClients error } }"
+    )
+    body = await down.compare(Case(query, None, ALL_SCOPES, roots=2))
+    assert body is not None
+    response = json.loads(body)
+    assert [error["extensions"]["code"] for error in response["errors"]] == ["CACHE_UNAVAILABLE"]
+    assert response["data"]["ticker"] is None
+    assert response["data"]["health"]["reachable"] is False
