@@ -34,7 +34,6 @@ from graphql.execution import Executor as GraphQLExecutor
 from fullon_cache_api.context import RequestContext
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server.execution import (
-    CooperativeExecutor,
     Executor,
     PreparedOperation,
     RequestError,
@@ -111,7 +110,6 @@ class Group:
         self.field = node.name.value if node is not None else "unknown"
         self.response_name = (node.alias or node.name).value if node is not None else "unknown"
         self.closed = False
-        self._graphql: GraphQLExecutor[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[None] | None = None
 
@@ -129,8 +127,7 @@ class Group:
         """Create the source stream and wait for its first state; errors go to ``opened``."""
         stream: TopicStream | None = None
         try:
-            # Events are executed with the cooperative executor: long lists yield.
-            built = CooperativeExecutor.build(
+            built = GraphQLExecutor.build(
                 self.executor.graphql_schema,
                 self.prepared.document,
                 context_value=self.context,
@@ -152,7 +149,6 @@ class Group:
             stream = source
             stream.emit_snapshot = False
             await stream.ready()
-            self._graphql = built
         except BaseException as exc:
             # Cancelled (the group closed while opening) or failed: nothing may stay
             # attached to the topic.
@@ -229,15 +225,13 @@ class Group:
 
     async def render(self, event: TopicEvent) -> str | None:
         """The payload JSON of one event: executed (once for all members, or for one
-        member's snapshot or merged changes), with its errors and its position."""
+        member's snapshot or merged changes) with the document's compiled plan (else
+        graphql-core), with its errors and its position."""
         if not event.known:
             assert event.error is not None
             return self._payload(None, [self._at_root(event.error.to_dict())], event)
-        assert self._graphql is not None
-        result: Any = self._graphql.build_per_event_executor(event.change).execute_operation(False)
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            result = await result
-        body = response(result, self.context)
+        variables = self.variables
+        body = self.executor.execute_event(self.prepared, event.change, variables, self.context)
         errors = body.get("errors") or []
         for problem in event.problems:
             errors.append(self._at_root(error_dict(problem.describe(), ErrorCode.CORRUPT_DATA)))

@@ -9,6 +9,11 @@ Preparing an operation also prices it (:mod:`server.cost`, once per cached docum
 per execution when a size argument is a variable) and, for a subscription, checks its root
 field against the caller's scopes. A query's root fields are checked as they execute: a
 field outside the scopes is ``null`` with a ``FORBIDDEN`` error, and the others answer.
+
+Once per cached document, each operation is also compiled into a plan (:mod:`server.plan`)
+when it can be: the plan runs queries and renders subscription events without
+graphql-core's per-field machinery, and answers the same. Operations without a plan run
+on graphql-core.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import strawberry
@@ -52,6 +57,9 @@ from fullon_cache_api.server.limits import check_limits
 from fullon_cache_api.server.persisted import PersistedQueries, PersistedQueryError
 from fullon_cache_api.settings import Settings
 
+if TYPE_CHECKING:
+    from fullon_cache_api.server.plan import Plan
+
 log = logging.getLogger("fullon.api.cache.execution")
 
 
@@ -75,6 +83,7 @@ class PreparedOperation:
     operation_name: str | None
     cost: int = 0
     scopes: frozenset[str] = frozenset()  # the scopes of its root fields
+    plan: Plan | None = None  # its compiled plan; None: graphql-core executes it
 
     @property
     def kind(self) -> OperationType:
@@ -89,6 +98,7 @@ class _Operation:
     variable_cost: bool  # a size argument is a variable: price each execution
     scopes: frozenset[str]
     fragments: dict[str, FragmentDefinitionNode]
+    plan: Plan | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +208,9 @@ class Executor:
                 "else 10)",
                 ErrorCode.QUERY_TOO_COMPLEX,
             )
-        return PreparedOperation(parsed.document, operation, operation_name, cost, info.scopes)
+        return PreparedOperation(
+            parsed.document, operation, operation_name, cost, info.scopes, info.plan
+        )
 
     def authorize(self, prepared: PreparedOperation, scopes: frozenset[str]) -> None:
         """Raise ``RequestError`` (``FORBIDDEN``) when a root field is outside ``scopes``.
@@ -226,7 +238,13 @@ class Executor:
             for nodes in root_field_nodes(fragments, operation.selection_set).values()
             if (scope := field_scope(type_name, nodes[0].name.value)) is not None
         )
-        return _Operation(cost, variable_cost, scopes, fragments)
+        # Imported here: the plan module builds on this one.
+        from fullon_cache_api.server.plan import compile_plan
+
+        plan = compile_plan(
+            self.graphql_schema, fragments, operation, hide_suggestions=self.hide_suggestions
+        )
+        return _Operation(cost, variable_cost, scopes, fragments, plan)
 
     def _forbidden_roots(
         self, prepared: PreparedOperation, scopes: frozenset[str]
@@ -310,6 +328,9 @@ class Executor:
     ) -> dict[str, Any]:
         """Run a query to a response dict."""
         variables = _variables(variables)
+        plan = prepared.plan
+        if plan is not None and prepared.kind is OperationType.QUERY:
+            return response(await plan.execute(variables, context), context)
         result = execute(
             self.graphql_schema,
             prepared.document,
@@ -324,6 +345,35 @@ class Executor:
         )
         if not isinstance(result, ExecutionResult):
             result = await result
+        return response(result, context)
+
+    def execute_event(
+        self,
+        prepared: PreparedOperation,
+        event: Any,
+        variables: dict[str, Any] | None,
+        context: RequestContext,
+    ) -> dict[str, Any]:
+        """One subscription event (the value of its root field) to a response dict,
+        synchronously: with the compiled plan, else with graphql-core."""
+        plan = prepared.plan
+        if plan is not None and prepared.kind is OperationType.SUBSCRIPTION:
+            return response(plan.execute_event(event, variables, context), context)
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            root_value=event,
+            context_value=context,
+            variable_values=variables,
+            operation_name=prepared.operation_name,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if not isinstance(result, ExecutionResult):
+            # Payload types resolve synchronously; an awaitable here is a schema change.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError("subscription payload resolved asynchronously")
         return response(result, context)
 
 
