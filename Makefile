@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/fullon-cache-api demo $(DEMO_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 

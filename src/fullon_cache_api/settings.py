@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     def _check_trusted_documents(self) -> Self:
         """The trusted-documents manifest must exist and parse at start-up."""
         if self.trusted_documents is not None:
-            from fullon_cache_api.server.persisted import load_manifest
+            from fullon_cache_api.trusted_documents import load_manifest
 
             load_manifest(self.trusted_documents)
         return self

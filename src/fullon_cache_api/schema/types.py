@@ -36,8 +36,8 @@ def graphql_annotation(annotation: Any) -> Any:
     types, ``dict``/``Any`` the ``JSON`` scalar."""
     if annotation in GRAPHQL_TYPES:
         return GRAPHQL_TYPES[annotation]
-    if annotation is Any:
-        return JSON
+    if annotation is Any:  # any JSON value, null included
+        return JSON | None
     origin = typing.get_origin(annotation)
     if origin in (types.UnionType, typing.Union):
         members = [graphql_annotation(arg) for arg in typing.get_args(annotation)]

@@ -557,6 +557,8 @@ def _leaf(type_: GraphQLLeafType, nullable: bool) -> Fast:
             if nullable:
                 return None
             raise _Irregular
+        if isinstance(value, Exception):  # graphql-core raises it: a located field error
+            raise _Irregular
         result = coerce(value)
         if result is None or result is Undefined:
             raise _Irregular
