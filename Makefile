@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv install test demo lint schema bench clean
+.PHONY: venv install test chaos demo lint schema bench clean
 
 venv: $(BIN)/python
 
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fault suite (also part of `make test`), with each test's measured figures.
+chaos: install
+	$(BIN)/pytest -m chaos -rP $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/fullon-cache-api demo $(DEMO_ARGS)

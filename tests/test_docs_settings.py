@@ -119,6 +119,10 @@ LIMITS: dict[str, list[float]] = {
     "parser tokens": [default("max_tokens")],
     "query length": [default("max_query_bytes")],
     "query cost": [default("max_query_cost")],
+    "cost of the expensive queries in flight": [
+        default("max_inflight_cost"),
+        default("admission_free_cost"),
+    ],
     "HTTP body": [64 * 1024],  # the query limit + a constant of server/http.py
     "paged list (`first`/`last`)": [default("list_page_max")],
     "WebSocket message": [default("ws_max_message_bytes")],

@@ -35,6 +35,8 @@ from support.ws import raw_ws
 
 JSONDict = dict[str, Any]
 
+pytestmark = pytest.mark.chaos
+
 STREAMS: dict[str, tuple[str, JSONDict | None]] = {
     "t": (
         'subscription { ticker(exchange: "binance", symbol: "BTC/USDT") { symbol price } }',

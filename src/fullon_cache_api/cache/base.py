@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from fullon_cache_api.cache.decode import CorruptValue
 from fullon_cache_api.cache.paging import ListCursor, ListPage
 from fullon_cache_api.cache.results import Appended, Listing, Problem
-from fullon_cache_api.cooperative import TimeSlice
+from fullon_cache_api.cooperative import pause
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 
 log = logging.getLogger("fullon.api.cache.data")
@@ -128,9 +128,8 @@ async def decode_in_slices(
     """:func:`decode_each` for long lists (a page of a Redis list): it yields to the event
     loop between time slices."""
     listing: Listing[T] = Listing()
-    time_slice = TimeSlice()
     for item, raw in entries:
-        await time_slice.pause()
+        await pause()
         _decode_into(listing, key, item, raw, decode)
     return listing
 

@@ -36,6 +36,9 @@ def graphql_annotation(annotation: Any) -> Any:
     types, ``dict``/``Any`` the ``JSON`` scalar."""
     if annotation in GRAPHQL_TYPES:
         return GRAPHQL_TYPES[annotation]
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        # A record no computed field needed to list below: derived on first use.
+        return object_type(annotation)
     if annotation is Any:  # any JSON value, null included
         return JSON | None
     origin = typing.get_origin(annotation)

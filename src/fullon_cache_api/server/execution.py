@@ -49,11 +49,13 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.rules import ASTValidationRule
 
 from fullon_cache_api.context import RequestContext
-from fullon_cache_api.cooperative import TimeSlice
+from fullon_cache_api.cooperative import pause
 from fullon_cache_api.errors import INTERNAL_MESSAGE, ApiError, ErrorCode, Forbidden, error_dict
 from fullon_cache_api.resolvers.fields import field_scope
+from fullon_cache_api.server.admission import CostBudget, Overloaded
 from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
+from fullon_cache_api.server.memory import MemoryTrimmer
 from fullon_cache_api.server.persisted import PersistedQueries, PersistedQueryError
 from fullon_cache_api.settings import Settings
 
@@ -150,6 +152,12 @@ class Executor:
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
         self.persisted = PersistedQueries.from_settings(settings)
+        self.budget = CostBudget(
+            settings.max_inflight_cost,
+            settings.admission_free_cost,
+            settings.admission_wait_s,
+            MemoryTrimmer(),
+        )
 
     # -- preparation -------------------------------------------------------------------
 
@@ -326,8 +334,19 @@ class Executor:
     async def execute(
         self, prepared: PreparedOperation, variables: Any, context: RequestContext
     ) -> dict[str, Any]:
-        """Run a query to a response dict."""
+        """Run a query to a response dict, once admitted by its cost
+        (:mod:`~fullon_cache_api.server.admission`; ``RequestError`` ``RATE_LIMITED`` when
+        the server is too busy with expensive queries to give it a turn)."""
         variables = _variables(variables)
+        try:
+            async with self.budget.admit(prepared.cost):
+                return await self._execute(prepared, variables, context)
+        except Overloaded as busy:
+            raise RequestError([busy.error], status=503) from None
+
+    async def _execute(
+        self, prepared: PreparedOperation, variables: Any, context: RequestContext
+    ) -> dict[str, Any]:
         plan = prepared.plan
         if plan is not None and prepared.kind is OperationType.QUERY:
             return response(await plan.execute(variables, context), context)
@@ -421,9 +440,8 @@ class CooperativeExecutor(GraphQLExecutor[Any]):
     ) -> list[Any]:
         completed: list[Any] = []
         pending: list[int] = []  # indices whose completion is awaitable
-        time_slice = TimeSlice()
         for index, item in enumerate(items):
-            await time_slice.pause()
+            await pause()
             item_path = path.add_key(index, None)
             if self.is_awaitable(item):
                 completed.append(

@@ -15,12 +15,13 @@ in the same order (HTTP 200; an operation that cannot run has ``errors`` in its 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from fullon_cache_api.errors import ErrorCode
 from fullon_cache_api.server.execution import RequestError, dumps, request_error
@@ -30,8 +31,27 @@ from fullon_cache_api.server.services import Services
 JSON_TYPE = "application/json"
 
 
+#: A response body larger than this is sent in slices of this size, with a turn for the event
+#: loop in between: gzip (``HTTP_GZIP_MIN_BYTES``) then compresses one slice at a time, so a
+#: response of megabytes never holds the other connections for the time zlib takes on all of it.
+BODY_SLICE = 64 * 1024
+
+
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(payload), status_code=status, media_type=JSON_TYPE, headers=headers)
+    body = dumps(payload)
+    if len(body) <= BODY_SLICE:
+        return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
+    return StreamingResponse(
+        _slices(body), status_code=status, media_type=JSON_TYPE, headers=headers
+    )
+
+
+async def _slices(body: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(body)
+    for start in range(0, len(body), BODY_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        yield bytes(view[start : start + BODY_SLICE])
 
 
 async def _params(

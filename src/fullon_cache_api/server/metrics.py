@@ -131,6 +131,21 @@ class _StateCollector(Collector):
         coalesced = stats["coalesced"] + delivery["superseded"]
         yield _counter("coalesced", "Events replaced by a newer value before sending", coalesced)
         yield _counter("dropped", "Subscriptions ended for reading too slowly", stats["dropped"])
+        admission = stats["admission"]
+        yield _gauge(
+            "inflight_cost", "Cost held by expensive queries running now", admission["in_use"]
+        )
+        yield _gauge(
+            "admission_queued", "Expensive queries waiting for their turn", admission["queued"]
+        )
+        yield _counter(
+            "admission_waited", "Expensive queries that waited for a turn", admission["waited"]
+        )
+        yield _counter(
+            "admission_refused",
+            "Queries refused with RATE_LIMITED after waiting",
+            admission["refused"],
+        )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -104,7 +104,7 @@ from graphql.type.scalars import (
 from strawberry.types.base import StrawberryMaybe
 
 from fullon_cache_api.context import RequestContext
-from fullon_cache_api.cooperative import TimeSlice
+from fullon_cache_api.cooperative import pause
 from fullon_cache_api.resolvers.fields import field_scope
 from fullon_cache_api.schema.direct import is_direct
 from fullon_cache_api.server.execution import LONG_LIST, forbidden
@@ -267,7 +267,7 @@ class Plan:
         coerced = self._coerce(variables)
         if isinstance(coerced, list):
             return ExecutionResult(None, coerced)
-        run = _Run(self, context, coerced, variables, TimeSlice().pause)
+        run = _Run(self, context, coerced, variables, pause)
         try:
             data: dict[str, Any] | None = await run.root_fields(None, scoped=True)
         except GraphQLError as error:  # a non-null root field failed

@@ -106,6 +106,7 @@ class Services:
             "redis_errors": self.cache.stats.unavailable,
             "delivery": self.runner.stats(),
             "live": self.live.stats(),
+            "admission": self.executor.budget.stats(),
         }
 
 
