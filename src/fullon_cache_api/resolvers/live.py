@@ -218,9 +218,9 @@ def open_order_queue(info: Info, local_oid: LocalOid) -> TopicStream:
     client=Client("stream_trades", positional=("symbol", "exchange", "last")),
 )
 def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) -> TopicStream:
-    """Trades of a symbol: a snapshot of the newest `last`, then trades pushed (UPSERT) or
-    drained by fullon's batcher (REMOVE), by `tradeId`, else `exTradeId` (key
-    `trades:{exchange}:{symbol without "/"}`)."""
+    """Trades of a symbol: a snapshot of the newest `last`, then the trades pushed since
+    (UPSERT), by `tradeId`, else `exTradeId` (key `trades:{exchange}:{symbol without "/"}`;
+    only what was appended is read). When fullon's batcher drains the list, a new SNAPSHOT."""
     spec = specs.trades(
         args.exchange(exchange, pattern=True),
         args.symbol(symbol, pattern=True),
@@ -257,8 +257,9 @@ def exchange_trades(info: Info, exchange: Exchange, last: WindowPerSymbol = None
     client=Client("stream_user_trades"),
 )
 def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -> TopicStream:
-    """A user's trades: a snapshot of the newest `last`, then changes, by `tradeId`, else
-    `exTradeId` (key `user_trades:{uid}:{exchange}`)."""
+    """A user's trades: a snapshot of the newest `last`, then the trades pushed since
+    (UPSERT), by `tradeId`, else `exTradeId` (key `user_trades:{uid}:{exchange}`; only what
+    was appended is read). When fullon consumes the list, a new SNAPSHOT."""
     spec = specs.user_trades(
         args.identifier(uid, "uid", pattern=True),
         args.exchange(exchange, pattern=True),
