@@ -11,8 +11,9 @@ The typed results (:mod:`~fullon_cache_api.client.models`, generated from
 
 **Aliases.** Where a type has ``time`` and no ``timestamp`` field (``Ticker``, ``Trade``),
 ``timestamp`` is an alias of ``time``: ``ticker.timestamp``, ``ticker["timestamp"]`` and
-``ticker.get("timestamp")`` read ``time``. Aliases are not keys: ``dict(ticker)`` and
-``ticker.keys()`` list the real fields only. A type that has its own ``timestamp``
+``ticker.get("timestamp")`` read ``time``, and ``"timestamp" in ticker`` is true. Aliases
+are not keys: ``dict(ticker)``, ``iter(ticker)`` and ``len(ticker)`` cover the real fields
+only. A type that has its own ``timestamp``
 (``Position``, ``Order``, ``OhlcvBar``, ...) gets no alias.
 
 **Stream information.** An item delivered by a stream carries where it came from:
