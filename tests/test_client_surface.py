@@ -289,16 +289,78 @@ async def test_stream_tickers_yields_tickers_the_designs_way(
         assert isinstance(update, Ticker)
         assert update["price"] == update.price == 105234.56
         assert update.change is ChangeKind.SNAPSHOT
-        assert stream.seq == update.seq  # both None on a server without extensions
+        # The server's stream information: its sequence number, cursor and observed time.
+        assert isinstance(update.seq, int) and update.cursor is not None
+        epoch, _, seq = update.cursor.partition(".")
+        assert epoch and seq == str(update.seq)
+        assert update.observed_at is not None
+        assert abs(datetime.now(UTC) - update.observed_at) < timedelta(minutes=1)
+        assert (stream.seq, stream.cursor) == (update.seq, update.cursor)
         await writer.set_ticker(tick("ETH/USDT", 2700.0))  # filtered out
         await writer.set_ticker(tick("BTC/USDT", 106000.0))
-        update = await next_item(stream)
-        assert (update["symbol"], update["price"], update.change) == (
+        later = await next_item(stream)
+        assert (later["symbol"], later["price"], later.change) == (
             "BTC/USDT",
             106000.0,
             ChangeKind.UPSERT,
         )
-        assert update.timestamp == update.time is not None
+        assert later.timestamp == later.time is not None
+        assert later.seq > update.seq and later.cursor.startswith(f"{epoch}.")
+
+
+async def test_a_dropped_connection_resumes_with_what_was_missed(
+    redis_url: str, writer: CacheWriter
+) -> None:
+    """The reconnected stream sends the cursor of the last event; the server (its topic
+    lingers TOPIC_LINGER_S for such clients) replays the missed change instead of a new
+    snapshot."""
+    async with (
+        running_server(make_settings(redis_url, topic_linger_s=10.0)) as server,
+        fullon_cache_api(server.ws_url, backoff=FAST, ping_interval=None) as client,
+        client.stream_tickers("binance", ["BTC/USDT", "ETH/USDT"]) as stream,
+    ):
+        snapshot = [await next_item(stream) for _ in range(2)]
+        assert {t.change for t in snapshot} == {ChangeKind.SNAPSHOT}
+        session = client._connection._current
+        assert session is not None
+        session.transport.adapter.websocket.transport.abort()  # the network drops
+        await writer.set_ticker(tick("ETH/USDT", 2777.0))
+        update = await next_item(stream)
+        assert (update.change, update["symbol"], update["price"]) == (
+            ChangeKind.UPSERT,
+            "ETH/USDT",
+            2777.0,
+        )
+        assert update.seq > snapshot[-1].seq
+        assert stream.reconnects == 1 and client.reconnects == 1
+
+
+async def test_a_redis_outage_is_raised_inside_the_stream_which_goes_on() -> None:
+    with EmbeddedRedis() as private:
+        cache = redis.asyncio.Redis.from_url(private.url, decode_responses=True)
+        writer = CacheWriter(cache)
+        await writer.set_ticker(tick("BTC/USDT", 100.0))
+        settings = make_settings(private.url, redis_socket_timeout=1.0)
+        try:
+            async with (
+                running_server(settings) as server,
+                fullon_cache_api(server.ws_url) as client,
+                client.stream_tickers("binance") as stream,
+            ):
+                assert (await next_item(stream))["price"] == 100.0
+                private.stop()
+                with pytest.raises(CacheUnavailableError) as caught:
+                    await next_item(stream, timeout=30)
+                assert stream.error is caught.value and not stream.closed
+                private.start()
+                await cache.aclose()  # its connections died with the server
+                cache = redis.asyncio.Redis.from_url(private.url, decode_responses=True)
+                await CacheWriter(cache).set_ticker(tick("BTC/USDT", 101.0))
+                back = await next_matching(stream, lambda t: t["price"] == 101.0, timeout=30)
+                assert back.change in (ChangeKind.SNAPSHOT, ChangeKind.UPSERT)
+                assert stream.error is None
+        finally:
+            await cache.aclose()
 
 
 async def test_every_keyed_stream_yields_items_of_its_record_type(
