@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv install test chaos demo lint schema bench clean
+.PHONY: venv install test chaos demo lint schema generate bench clean
 
 venv: $(BIN)/python
 
@@ -35,11 +35,16 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check src tests bench examples scripts
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
 schema: install
 	$(BIN)/fullon-cache-api export-schema --output schema.graphql
+
+# schema.graphql, the client's models/documents/methods and the README's field tables, from
+# the code (scripts/generate.py); a test fails when a committed file is out of date.
+generate: install
+	$(BIN)/python scripts/generate.py
 
 bench: install
 	$(BIN)/python bench/query_rtt.py

@@ -32,7 +32,7 @@ async def main() -> None:
         hourly = await api.get_latest_ohlcv_bars("BTCUSD", "1h", count=3)
         print("BTCUSD 1h closes:", [bar.close for bar in hourly])
 
-        async with api.stream_ohlcv("BTC/USDT", "1m", count=10) as stream:
+        async with api.stream_ohlcv("BTC/USDT", "1m", count=10, changes=True) as stream:
             snapshot = await anext(stream)
             print(
                 snapshot.kind.value,

@@ -46,7 +46,7 @@ async def main() -> None:
             first = await anext(stream)
             print("streamed health: healthy =", first.healthy)
 
-        async with api.stream_process_health(type="tick") as stream:
+        async with api.stream_process_health(type="tick", changes=True) as stream:
             snapshot = await anext(stream)
             print(snapshot.kind.value, [p.component for p in snapshot.items])
             try:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from fullon_cache_api import __version__
 from fullon_cache_api.simulator import CacheWriter
 from support import RunningServer, raw_ws
 from support.ws import LEGACY_WS, RawWebSocket
@@ -650,6 +651,29 @@ async def test_order(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> Non
     assert (await gql.data(query, {"k": "bybit", "id": "1000"}))["order"] is None
 
 
+async def test_orders_by_id(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> None:
+    """An order on whichever order_status key holds it: one, none, or several (by key)."""
+    await seed_orders(writer, clock)
+    query = "query($id: String!) { ordersById(orderId: $id) { key orderId status exId } }"
+    data = await gql.data(query, {"id": "1000"})
+    assert data["ordersById"] == [
+        {"key": "binance", "orderId": "1000", "status": "filled", "exId": "1"}
+    ]
+    data = await gql.data(query, {"id": "77738308"})
+    assert data["ordersById"] == [
+        {"key": "7", "orderId": "77738308", "status": "open", "exId": "7"}
+    ]
+    assert (await gql.data(query, {"id": "9999"}))["ordersById"] == []
+    await writer.save_order("kraken", order("1000", "1000", status="canceled"))
+    data = await gql.data(query, {"id": "1000"})
+    assert [(o["key"], o["status"]) for o in data["ordersById"]] == [
+        ("binance", "filled"),
+        ("kraken", "canceled"),
+    ]
+    body = await gql(query, {"id": "10*"})  # a glob would match other ids in a pattern
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_ARGUMENT", "argument": "orderId"}
+
+
 async def test_orders_oldest_write_first(
     gql: QueryRunner, writer: CacheWriter, clock: Clock
 ) -> None:
@@ -696,6 +720,15 @@ async def test_queue_length(gql: QueryRunner, writer: CacheWriter) -> None:
     query = "query($l: String!) { queueLength(localOid: $l) }"
     assert (await gql.data(query, {"l": "7"}))["queueLength"] == 2
     assert (await gql.data(query, {"l": "8"}))["queueLength"] == 0
+    # The queue is keyed by the local order id: an exchange name is refused, with the hint.
+    await writer.set_ticker({"symbol": "BTC/USDT", "exchange": "binance", "price": 1.0})
+    body = await gql(query, {"l": "binance"})
+    assert body["data"] == {"queueLength": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "argument": "localOid"}
+    assert "keyed by the local order id" in error["message"]
+    await writer.push_open_order("3", "binance")  # a queue that really has that name
+    assert (await gql.data(query, {"l": "binance"}))["queueLength"] == 1
 
 
 async def test_user_trades(gql: QueryRunner, writer: CacheWriter) -> None:
@@ -992,6 +1025,8 @@ async def test_health(gql: QueryRunner) -> None:
     assert 0 <= health["latencyMs"] < 5000
     assert isinstance(health["redisVersion"], str)
     assert health["redisVersion"].split(".")[0].isdigit()
+    version = await gql.data("{ health { serverVersion } }")
+    assert version == {"health": {"serverVersion": __version__}}
     assert health["role"] == "master"
     assert isinstance(health["usedMemoryBytes"], float)
     assert health["usedMemoryBytes"] > 0
@@ -1010,7 +1045,8 @@ async def test_every_query_field_is_covered() -> None:
     covered = {
         "ticker", "tickers", "anyTicker", "exchanges", "tickerTime", "ohlcv", "ohlcvSeries",
         "trades", "tradeCount", "tradeStatus", "tradeStatuses", "account", "accounts",
-        "balance", "positions", "position", "allPositions", "order", "orders", "orderKeys",
+        "balance", "positions", "position", "allPositions", "order", "ordersById", "orders",
+        "orderKeys",
         "openOrderQueue", "queueLength", "userTrades", "userTradeCount", "userTradeStatus",
         "userTradeStatuses",
         "bots", "bot", "blocks", "isBlocked", "openingPositions", "isOpeningPosition",

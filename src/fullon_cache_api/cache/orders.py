@@ -5,6 +5,8 @@ Queues are read with LRANGE/LLEN only: ``pop_open_order`` is fullon_cache's cons
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fullon_cache_api.cache import codecs, keys
 from fullon_cache_api.cache.base import (
     DomainReader,
@@ -17,6 +19,7 @@ from fullon_cache_api.cache.decode import CorruptValue
 from fullon_cache_api.cache.paging import ListPage
 from fullon_cache_api.cache.records import OrderRecord
 from fullon_cache_api.cache.results import Listing
+from fullon_cache_api.errors import InvalidArgument
 
 
 class OrderReader(DomainReader):
@@ -38,6 +41,31 @@ class OrderReader(DomainReader):
         return listing
 
     @cache_read
+    async def by_id(self, order_id: str, max_keys: int) -> Listing[OrderRecord]:
+        """The order ``order_id`` under every ``order_status:*`` hash that holds it (SCAN,
+        then one pipelined HGET per key), by key. More than ``max_keys`` keys is refused:
+        the caller should name the key."""
+        suffixes = await self.status_keys()
+        if len(suffixes) > max_keys:
+            raise InvalidArgument(
+                f"invalid orderId: more than {max_keys} order_status keys to search; "
+                "name the key (order(exchange, orderId))",
+                argument="orderId",
+            )
+        if not suffixes:
+            return Listing()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for suffix in suffixes:
+                pipe.hget(keys.order_status(suffix), order_id)
+            values = await pipe.execute()
+        listing: Listing[OrderRecord] = Listing()
+        for suffix, raw in zip(suffixes, values, strict=True):
+            listing.extend(
+                decode_each(keys.order_status(suffix), [(order_id, raw)], _decoder(suffix))
+            )
+        return listing
+
+    @cache_read
     async def status_keys(self) -> list[str]:
         """The suffixes of every ``order_status:*`` hash (exchange names or ex_ids)."""
         names = await self.scan(f"{keys.ORDER_STATUS_PREFIX}*", type_="hash")
@@ -55,6 +83,11 @@ class OpenOrderQueueReader(DomainReader):
     @cache_read
     async def length(self, local_oid: str) -> int:
         return int(await self.redis.llen(keys.open_orders(local_oid)))
+
+
+def _decoder(key: str) -> Callable[[str, bytes | str], OrderRecord]:
+    """Decode a stored order of ``order_status:{key}``."""
+    return lambda field, raw: codecs.order(key, field, raw)
 
 
 def _order_id(_index: str, raw: bytes | str) -> str:

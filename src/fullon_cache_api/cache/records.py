@@ -281,6 +281,7 @@ class CacheHealthRecord:
         "`notify-keyspace-events`, when the API's Redis user may read it."
     )
     error: str | None = doc("Why Redis is unreachable.")
+    server_version: str = doc("The version of the fullon_cache_api server answering.")
     change_detection: str | None = doc(
         "How changes that Redis does not publish are noticed now: `keyspace` (notifications) "
         "or `poll`.",

@@ -21,6 +21,32 @@ class TradeReader(DomainReader):
         return await self._list(keys.trades(exchange, symbol), page)
 
     @cache_read
+    async def of_exchange(
+        self, exchange: str, page: ListPage, max_lists: int
+    ) -> Listing[TradeRecord]:
+        """One page of every symbol's trades on ``exchange`` (``SCAN trades:{exchange}:*``,
+        at most ``max_lists`` lists, by key name; then a pipelined page of each), oldest
+        first within a symbol. ``exchange`` must hold no glob character."""
+        names = (await self.scan(keys.trades_pattern(exchange), type_="list"))[:max_lists]
+        listing: Listing[TradeRecord] = Listing()
+        if not names:
+            return listing
+        start, stop = page.bounds()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+                pipe.lrange(name, start, stop)
+            replies = await pipe.execute()
+        for number, name in enumerate(names):
+            length, values = replies[2 * number], replies[2 * number + 1]
+            first = page.first_index(int(length))
+            entries = [(str(first + offset), raw) for offset, raw in enumerate(values)]
+            listing.extend(
+                await decode_in_slices(name, entries, lambda _index, raw: codecs.trade(raw))
+            )
+        return listing
+
+    @cache_read
     async def of_user(self, uid: str, exchange: str, page: ListPage) -> Listing[TradeRecord]:
         """One page of a user's unconsumed trades, oldest first."""
         return await self._list(keys.user_trades(uid, exchange), page)

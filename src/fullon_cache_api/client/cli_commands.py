@@ -309,7 +309,9 @@ def run_watch_tickers_command(args: argparse.Namespace) -> int:
     async def run() -> None:
         console = Console()
         async with _client(args) as api:
-            stream = api.stream_tickers(args.exchange, args.symbols, args.min_interval_ms)
+            stream = api.stream_tickers(
+                args.exchange, args.symbols, args.min_interval_ms, changes=True
+            )
             show_exchange = args.exchange is None
             initial = board.table(title, show_exchange=show_exchange)
             with Live(initial, console=console, refresh_per_second=8) as live:

@@ -6,6 +6,8 @@ import os
 import random
 from dataclasses import dataclass
 
+__all__ = ["Backoff", "ClientOptions"]
+
 URL_ENV = "FULLON_CACHE_API_URL"
 TOKEN_ENV = "FULLON_CACHE_API_TOKEN"
 DEFAULT_URL = "ws://127.0.0.1:8000/graphql"

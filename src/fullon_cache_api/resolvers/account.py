@@ -15,6 +15,7 @@ from fullon_cache_api.cache.records import (
     TradeRecord,
     TradeStatusRecord,
 )
+from fullon_cache_api.errors import InvalidArgument
 from fullon_cache_api.resolvers import arguments as args
 from fullon_cache_api.resolvers.arguments import (
     Exchange,
@@ -34,6 +35,9 @@ Currency = Annotated[str, strawberry.argument(description="Currency code, e.g. `
 OrderId = Annotated[
     str, strawberry.argument(description="Exchange order id: the `order_status` hash field.")
 ]
+MAX_ORDER_KEYS = 1000
+"""How many `order_status` keys `ordersById` searches at most."""
+
 MarkerKey = Annotated[
     str, strawberry.argument(description="The marker's key, as fullon wrote it (free text).")
 ]
@@ -41,7 +45,8 @@ MarkerKey = Annotated[
 
 @query(scope=ACCOUNT, client=Client("get_account"))
 async def account(info: Info, ex_id: ExId) -> AccountRecord | None:
-    """An account and its balances (`HGET accounts {exId}`)."""
+    """An account and its balances (`HGET accounts {exId}`); `Account.balance(currency)`
+    picks one currency."""
     return await info.context.cache.accounts.get(args.identifier(ex_id, "exId"))
 
 
@@ -63,7 +68,7 @@ async def balance(info: Info, ex_id: ExId, currency: Currency) -> BalanceRecord 
 
 @query(scope=ACCOUNT, client=Client("get_positions"))
 async def positions(info: Info, ex_id: ExId) -> list[PositionRecord]:
-    """The positions of one account (`HGET account_positions {exId}`)."""
+    """The positions of this ex_id only (`HGET account_positions {exId}`)."""
     return await info.context.cache.positions.of_account(args.identifier(ex_id, "exId"))
 
 
@@ -82,12 +87,23 @@ async def all_positions(info: Info) -> list[PositionRecord]:
     return info.context.items(listing, info.path.as_list())
 
 
-@query(scope=ACCOUNT, client=Client("get_order_status", positional=("exchange", "order_id")))
+@query(scope=ACCOUNT, client=Client("get_order", positional=("exchange", "order_id")))
 async def order(info: Info, exchange: OrderKey, order_id: OrderId) -> OrderRecord | None:
     """One order by its exchange order id (`HGET order_status:{exchange} {orderId}`)."""
     return await info.context.cache.orders.get(
         args.identifier(exchange, "exchange"), args.free_text(order_id, "orderId")
     )
+
+
+@query(scope=ACCOUNT, client=Client("get_orders_by_id"))
+async def orders_by_id(info: Info, order_id: OrderId) -> list[OrderRecord]:
+    """An order by its exchange order id, under every `order_status` key that holds it (`SCAN
+    order_status:*`, then a pipelined `HGET {orderId}` per key; at most MAX_ORDER_KEYS =
+    1000 keys), by key: usually one order, none if no key holds it."""
+    listing = await info.context.cache.orders.by_id(
+        args.free_text(order_id, "orderId"), MAX_ORDER_KEYS
+    )
+    return info.context.items(listing, info.path.as_list())
 
 
 @query(scope=ACCOUNT, client=Client("get_orders"))
@@ -104,7 +120,11 @@ async def order_keys(info: Info) -> list[str]:
     return await info.context.cache.orders.status_keys()
 
 
-@query(scope=ACCOUNT, size=("first", "last"), client=Client("get_open_order_queue"))
+@query(
+    scope=ACCOUNT,
+    size=("first", "last"),
+    client=Client("get_open_order_queue", positional=("local_oid",)),
+)
 async def open_order_queue(
     info: Info,
     local_oid: LocalOid,
@@ -126,8 +146,19 @@ async def open_order_queue(
 
 @query(scope=ACCOUNT, client=Client("get_queue_length"))
 async def queue_length(info: Info, local_oid: LocalOid) -> int:
-    """Length of a local open-order queue (`LLEN new_orders:{localOid}`)."""
-    return await info.context.cache.order_queues.length(args.identifier(local_oid, "localOid"))
+    """Length of a local open-order queue (`LLEN new_orders:{localOid}`). The queue is keyed
+    by the local order id, not by exchange: an exchange name (one with a `tickers:{name}`
+    hash) whose queue is empty is refused with INVALID_ARGUMENT, not answered with 0."""
+    cache = info.context.cache
+    oid = args.identifier(local_oid, "localOid")
+    length = await cache.order_queues.length(oid)
+    if length == 0 and await cache.tickers.is_exchange(oid):
+        raise InvalidArgument(
+            "invalid localOid: that is an exchange name; the open-order queue is keyed by "
+            "the local order id (new_orders:{localOid}), not by exchange",
+            argument="localOid",
+        )
+    return length
 
 
 @query(

@@ -14,12 +14,13 @@ from fullon_cache_api.settings import Settings
 
 Info = strawberry.Info[RequestContext, None]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_SYMBOL = re.compile(r"^[A-Za-z0-9_.\-/:]{1,64}$")
 _TIMEFRAME = re.compile(r"^[A-Za-z0-9]{1,10}$")
-_ID = re.compile(r"^[A-Za-z0-9_.\-:/]{1,128}$")
-_TEXT = re.compile(r"^[^\x00-\x1f*?\[\]\\]{1,200}$")
+#: Characters that make a Redis key pattern (SCAN MATCH, PSUBSCRIBE) match more than itself.
+GLOB = frozenset("*?[]\\")
 
+MAX_NAME = 64
+MAX_ID = 128
+MAX_TEXT = 200
 MAX_OHLCV_COUNT = 10_000
 MAX_LIST_OFFSET = 100_000_000
 
@@ -84,30 +85,47 @@ def list_page(settings: Settings, first: int | None, last: int | None, offset: i
     return ListPage(bounded(last, "last", 1, settings.list_page_max), True, offset)
 
 
-def _check(pattern: re.Pattern[str], name: str, value: str, what: str) -> str:
-    if not pattern.fullmatch(value):
-        raise InvalidArgument(f"invalid {name}: {what}", argument=name)
+def name(value: str, argument: str, limit: int = MAX_NAME, *, pattern: bool = False) -> str:
+    """A name as fullon_cache accepts it: 1 to ``limit`` printable characters in any script
+    (``币安人生/USDT`` is fine), no control characters. With ``pattern``, the value reaches a
+    Redis key pattern (a SCAN or a pattern subscription), so glob characters are refused
+    too."""
+    if not 1 <= len(value) <= limit or not value.isprintable():
+        raise InvalidArgument(
+            f"invalid {argument}: 1-{limit} printable characters (no control characters)",
+            argument=argument,
+        )
+    if pattern and not GLOB.isdisjoint(value):
+        raise InvalidArgument(
+            f"invalid {argument}: no glob characters (* ? [ ] \\) here: it names a key pattern",
+            argument=argument,
+        )
     return value
 
 
-def exchange(value: str, name: str = "exchange") -> str:
-    return _check(_NAME, name, value, "1-64 characters of A-Z a-z 0-9 _ . -")
+def exchange(value: str, name_: str = "exchange", *, pattern: bool = False) -> str:
+    return name(value, name_, MAX_NAME, pattern=pattern)
 
 
-def symbol(value: str, name: str = "symbol") -> str:
-    return _check(_SYMBOL, name, value, "1-64 characters of A-Z a-z 0-9 _ . - / :")
+def symbol(value: str, name_: str = "symbol", *, pattern: bool = False) -> str:
+    return name(value, name_, MAX_NAME, pattern=pattern)
 
 
-def identifier(value: str, name: str) -> str:
-    return _check(_ID, name, value, "1-128 characters of A-Z a-z 0-9 _ . - : /")
+def identifier(value: str, name_: str, *, pattern: bool = False) -> str:
+    return name(value, name_, MAX_ID, pattern=pattern)
 
 
 def timeframe(value: str) -> str:
-    return _check(_TIMEFRAME, "timeframe", value, "1-10 letters or digits, e.g. 1m")
+    if not _TIMEFRAME.fullmatch(value):
+        raise InvalidArgument(
+            "invalid timeframe: 1-10 letters or digits, e.g. 1m", argument="timeframe"
+        )
+    return value
 
 
-def free_text(value: str, name: str) -> str:
-    return _check(_TEXT, name, value, "1-200 printable characters, no glob characters")
+def free_text(value: str, name_: str) -> str:
+    """Free text that may reach a pattern: 1-200 printable characters, no glob characters."""
+    return name(value, name_, MAX_TEXT, pattern=True)
 
 
 def bounded(value: int, name: str, low: int, high: int) -> int:

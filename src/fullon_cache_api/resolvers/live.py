@@ -62,6 +62,13 @@ Window = Annotated[
         "LIST_PAGE_DEFAULT); later events carry the trades pushed since."
     ),
 ]
+WindowPerSymbol = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The snapshot holds the newest N trades of each symbol (1 to "
+        "LIST_PAGE_MAX; default LIST_PAGE_DEFAULT); later events carry the trades pushed since."
+    ),
+]
 Symbols = Annotated[
     list[str] | None,
     strawberry.argument(description="Only these symbols (at most 500); omitted: all."),
@@ -112,7 +119,8 @@ def _window(info: Info, last: int | None) -> int:
 def ticker(
     info: Info, exchange: Exchange, symbol: Symbol, min_interval_ms: MinInterval = None
 ) -> TopicStream:
-    """One ticker: its value now, then every update (pub/sub `ticker_updates:*`)."""
+    """One ticker: its value now, then every update (pub/sub
+    `ticker_updates:{exchange}:{symbol}`)."""
     spec = specs.ticker(args.exchange(exchange), args.symbol(symbol))
     return TopicStream(_hub(info), spec, min_interval_ms=_interval(min_interval_ms))
 
@@ -130,9 +138,10 @@ def tickers(
     symbols: Symbols = None,
     min_interval_ms: MinInterval = None,
 ) -> TopicStream:
-    """Tickers of one or all exchanges: a snapshot, then the tickers that changed (pub/sub
-    pattern `ticker_updates:{exchange}:*`)."""
-    spec = specs.tickers(args.exchange(exchange) if exchange is not None else None)
+    """Tickers of one or all exchanges: a snapshot, then the tickers that changed, by
+    exchange and symbol (pub/sub pattern `ticker_updates:{exchange}:*`, or
+    `ticker_updates:*`)."""
+    spec = specs.tickers(args.exchange(exchange, pattern=True) if exchange is not None else None)
     wanted: frozenset[str] | None = None
     if symbols:
         if len(symbols) > MAX_SYMBOLS:
@@ -153,7 +162,8 @@ def tickers(
     client=Client("stream_account"),
 )
 def account(info: Info, ex_id: ExId) -> TopicStream:
-    """An account and its balances: now, then on every change (null when it goes away)."""
+    """An account and its balances: now, then on every change (null when it goes away;
+    key `accounts`)."""
     return TopicStream(_hub(info), specs.account(args.identifier(ex_id, "exId")))
 
 
@@ -165,7 +175,8 @@ def account(info: Info, ex_id: ExId) -> TopicStream:
     client=Client("stream_positions"),
 )
 def positions(info: Info, ex_id: ExId) -> TopicStream:
-    """The positions of one account: a snapshot, then changes."""
+    """The positions of one account: a snapshot, then changes, by symbol (key
+    `account_positions`)."""
     return TopicStream(_hub(info), specs.positions(args.identifier(ex_id, "exId")))
 
 
@@ -177,9 +188,11 @@ def positions(info: Info, ex_id: ExId) -> TopicStream:
     client=Client("stream_orders"),
 )
 def orders(info: Info, exchange: OrderKey) -> TopicStream:
-    """Orders under an `order_status` key: a snapshot, then changes. A cancel TTL expiry
-    removes every order."""
-    return TopicStream(_hub(info), specs.orders(args.identifier(exchange, "exchange")))
+    """Orders under an `order_status` key: a snapshot, then changes, by `orderId` (key
+    `order_status:{exchange}`). A cancel TTL expiry removes every order."""
+    return TopicStream(
+        _hub(info), specs.orders(args.identifier(exchange, "exchange", pattern=True))
+    )
 
 
 @subscription(
@@ -190,9 +203,9 @@ def orders(info: Info, exchange: OrderKey) -> TopicStream:
 )
 def open_order_queue(info: Info, local_oid: LocalOid) -> TopicStream:
     """The order ids waiting in a local queue (the first LIST_PAGE_DEFAULT, next to be
-    consumed first): now, then on every change."""
+    consumed first): now, then on every change (key `new_orders:{localOid}`)."""
     page = ListPage(info.context.settings.list_page_default, from_tail=False)
-    spec = specs.open_order_queue(args.identifier(local_oid, "localOid"), page)
+    spec = specs.open_order_queue(args.identifier(local_oid, "localOid", pattern=True), page)
     return TopicStream(_hub(info), spec)
 
 
@@ -202,12 +215,36 @@ def open_order_queue(info: Info, local_oid: LocalOid) -> TopicStream:
     returns=TradeRecord,
     event="TradesEvent",
     size=("last",),
-    client=Client("stream_trade_updates", positional=("symbol", "exchange", "last")),
+    client=Client("stream_trades", positional=("symbol", "exchange", "last")),
 )
 def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) -> TopicStream:
-    """Trades of a symbol: a snapshot of the newest `last`, then trades pushed (UPSERT) or
-    drained by fullon's batcher (REMOVE)."""
-    spec = specs.trades(args.exchange(exchange), args.symbol(symbol), _window(info, last))
+    """Trades of a symbol: a snapshot of the newest `last`, then the trades pushed since
+    (UPSERT), by `tradeId`, else `exTradeId` (key `trades:{exchange}:{symbol without "/"}`;
+    only what was appended is read). When fullon's batcher drains the list, a new SNAPSHOT."""
+    spec = specs.trades(
+        args.exchange(exchange, pattern=True),
+        args.symbol(symbol, pattern=True),
+        _window(info, last),
+    )
+    return TopicStream(_hub(info), spec)
+
+
+@subscription(
+    scope=MARKET,
+    spec=specs.exchange_trades,
+    returns=TradeRecord,
+    event="TradesEvent",
+    size=("last",),
+    client=Client("stream_trade_updates"),
+)
+def exchange_trades(info: Info, exchange: Exchange, last: WindowPerSymbol = None) -> TopicStream:
+    """Trades of every symbol of an exchange: a snapshot of the newest `last` of each symbol,
+    then trades pushed (UPSERT) or drained (REMOVE), by symbol and `tradeId`, else
+    `exTradeId` (keyspace pattern `trades:{exchange}:*`, a SCAN on each re-read; at most
+    MAX_SYMBOLS = 500 symbols)."""
+    spec = specs.exchange_trades(
+        args.exchange(exchange, pattern=True), _window(info, last), MAX_SYMBOLS
+    )
     return TopicStream(_hub(info), spec)
 
 
@@ -220,9 +257,13 @@ def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) 
     client=Client("stream_user_trades"),
 )
 def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -> TopicStream:
-    """A user's trades: a snapshot of the newest `last`, then changes."""
+    """A user's trades: a snapshot of the newest `last`, then the trades pushed since
+    (UPSERT), by `tradeId`, else `exTradeId` (key `user_trades:{uid}:{exchange}`; only what
+    was appended is read). When fullon consumes the list, a new SNAPSHOT."""
     spec = specs.user_trades(
-        args.identifier(uid, "uid"), args.exchange(exchange), _window(info, last)
+        args.identifier(uid, "uid", pattern=True),
+        args.exchange(exchange, pattern=True),
+        _window(info, last),
     )
     return TopicStream(_hub(info), spec)
 
@@ -235,7 +276,8 @@ def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -
     client=Client("stream_bot_status"),
 )
 def bots(info: Info) -> TopicStream:
-    """Bot status documents: a snapshot, then the bots that changed."""
+    """Bot status documents: a snapshot, then the bots that changed, by `botId` (key
+    `bot_status`)."""
     return TopicStream(_hub(info), specs.bots())
 
 
@@ -247,7 +289,8 @@ def bots(info: Info) -> TopicStream:
     client=Client("stream_blocks"),
 )
 def blocks(info: Info) -> TopicStream:
-    """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE)."""
+    """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE), by exId
+    and symbol (key `block_exchange`)."""
     return TopicStream(_hub(info), specs.blocks())
 
 
@@ -259,7 +302,8 @@ def blocks(info: Info) -> TopicStream:
     client=Client("stream_opening_positions"),
 )
 def opening_positions(info: Info) -> TopicStream:
-    """Positions bots are opening: a snapshot, then changes."""
+    """Positions bots are opening: a snapshot, then changes, by exId and symbol (key
+    `opening_position`)."""
     return TopicStream(_hub(info), specs.opening_positions())
 
 
@@ -272,9 +316,10 @@ def opening_positions(info: Info) -> TopicStream:
     client=Client("stream_ohlcv"),
 )
 def ohlcv(info: Info, symbol: Symbol, timeframe: Timeframe, count: OhlcvCount = 100) -> TopicStream:
-    """The newest `count` bars of a series: a snapshot, then bars added or revised."""
+    """The newest `count` bars of a series: a snapshot, then bars added or revised, by
+    `timestamp` (key `ohlcv:{symbol}:{timeframe}`)."""
     spec = specs.ohlcv(
-        args.symbol(symbol),
+        args.symbol(symbol, pattern=True),
         args.timeframe(timeframe),
         args.bounded(count, "count", 1, args.MAX_OHLCV_COUNT),
     )
@@ -295,7 +340,8 @@ def processes(
     since_minutes: SinceMinutes = 60,
 ) -> TopicStream:
     """Processes active within `sinceMinutes`: a snapshot, then processes registered,
-    updated (UPSERT) or gone from the window (REMOVE)."""
+    updated (UPSERT) or gone from the window (REMOVE), by `processId` (keys
+    `process:active:*`, and a re-read every 30 s)."""
     spec = specs.processes(
         args.identifier(type, "type") if type is not None else None,
         args.free_text(component, "component") if component is not None else None,
@@ -311,7 +357,8 @@ def processes(
     client=Client("stream_system_health"),
 )
 def system_health(info: Info) -> TopicStream:
-    """Health of the fullon processes: now, then whenever it changes."""
+    """Health of the fullon processes: now, then whenever it changes (keys
+    `process:active:*`, and a re-read every `POLL_INTERVALS_MS.health`)."""
     hub = _hub(info)
     return TopicStream(hub, specs.system_health(hub.poll_interval("health")))
 
@@ -337,5 +384,6 @@ def health(info: Info) -> TopicStream:
     client=Client("stream_process_broadcasts"),
 )
 def process_broadcasts(info: Info, type: BroadcastType) -> TopicStream:
-    """Messages on `process:broadcast:{type}` (no snapshot: only new ones)."""
+    """Messages published on `process:broadcast:{type}` (pub/sub; no snapshot: only new
+    ones)."""
     return TopicStream(_hub(info), specs.process_broadcasts(args.identifier(type, "type")))

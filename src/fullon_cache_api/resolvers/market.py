@@ -63,7 +63,8 @@ async def tickers(
 
 @query(scope=MARKET, client=Client("get_any_ticker"))
 async def any_ticker(info: Info, symbol: Symbol) -> TickerRecord | None:
-    """The freshest ticker of a symbol on any exchange (`HGET` on every `tickers:*`)."""
+    """The ticker of a symbol with the newest `time`, on any exchange (`SCAN tickers:*`, then a
+    pipelined `HGET` per exchange)."""
     listing = await info.context.cache.tickers.for_symbol(args.symbol(symbol))
     items = info.context.items(listing, info.path.as_list())
     return items[0] if items else None
@@ -77,7 +78,8 @@ async def exchanges(info: Info) -> list[str]:
 
 @query(scope=MARKET, client=Client("get_ticker_time"))
 async def ticker_time(info: Info, exchange: Exchange, symbol: Symbol) -> datetime | None:
-    """When a ticker was last written (`GET ticker_time:{exchange}:{symbol}`)."""
+    """When a ticker was last written (`GET ticker_time:{exchange}:{symbol}`); a stored
+    `"None"` is null."""
     return await info.context.cache.tickers.time(args.exchange(exchange), args.symbol(symbol))
 
 

@@ -47,7 +47,8 @@ async def bot(info: Info, bot_id: BotId) -> BotRecord | None:
 
 @query(scope=OPS, client=Client("get_blocks"))
 async def blocks(info: Info) -> list[ExchangeBlockRecord]:
-    """Symbols blocked by bots (`HGETALL block_exchange`)."""
+    """Symbols blocked by bots (`HGETALL block_exchange`: field `{ex_id}:{symbol}`, value the
+    bot id)."""
     listing = await info.context.cache.blocks.all()
     return info.context.items(listing, info.path.as_list())
 
@@ -62,7 +63,8 @@ async def is_blocked(info: Info, ex_id: ExId, symbol: Symbol) -> str | None:
 
 @query(scope=OPS, client=Client("get_opening_positions"))
 async def opening_positions(info: Info) -> list[OpeningPositionRecord]:
-    """Positions bots are opening (`HGETALL opening_position`)."""
+    """Positions bots are opening (`HGETALL opening_position`: field `{ex_id}:{symbol}`,
+    value `"{bot_id}:{ISO time}"`)."""
     listing = await info.context.cache.opening_positions.all()
     return info.context.items(listing, info.path.as_list())
 
@@ -78,7 +80,8 @@ async def is_opening_position(info: Info, ex_id: ExId, symbol: Symbol) -> bool:
 
 @query(scope=OPS, client=Client("get_process"))
 async def process(info: Info, process_id: ProcessId) -> ProcessRecord | None:
-    """One process by id (`GET process:data:{processId}`)."""
+    """One process by id (`GET process:data:{processId}` and `HGET process:active:{type}
+    {processId}`, pipelined)."""
     return await info.context.cache.processes.get(args.free_text(process_id, "processId"))
 
 
@@ -89,8 +92,9 @@ async def active_processes(
     component: Component = None,
     since_minutes: SinceMinutes = 5,
 ) -> list[ProcessRecord]:
-    """Processes active within `sinceMinutes`, newest update first (`SCAN
-    process:active:*`, `HGETALL`, `MGET process:data:*`)."""
+    """Processes active within `sinceMinutes`, newest update first (`SCAN process:active:*`
+    or that type's hash, `HGETALL` each, `MGET process:data:*`); ids whose data expired are
+    skipped."""
     listing = await info.context.cache.processes.active(
         args.identifier(type, "type") if type is not None else None,
         args.free_text(component, "component") if component is not None else None,
@@ -101,7 +105,8 @@ async def active_processes(
 
 @query(scope=OPS, client=Client("get_component_status"))
 async def component_status(info: Info, component: ComponentName) -> ComponentStatusRecord | None:
-    """The latest process registered for a component (`HGET process:components`)."""
+    """The latest process registered for a component (`HGET process:components
+    {component}`, then as `process`)."""
     return await info.context.cache.processes.component_status(
         args.free_text(component, "component")
     )
@@ -109,8 +114,9 @@ async def component_status(info: Info, component: ComponentName) -> ComponentSta
 
 @query(scope=OPS, client=Client("get_system_health"))
 async def system_health(info: Info) -> SystemHealthRecord:
-    """Health of the fullon processes active in the last hour: unhealthy if any is in error
-    or has a stale heartbeat."""
+    """Health of the fullon processes active in the last hour (read as `activeProcesses`):
+    unhealthy if any is in error or has a stale heartbeat (PROCESS_STALE_SECONDS; stopped
+    processes are never stale)."""
     health, problems = await info.context.cache.processes.system_health()
     info.context.report(problems, info.path.as_list())
     return health
@@ -118,6 +124,8 @@ async def system_health(info: Info) -> SystemHealthRecord:
 
 @query(scope=OPS, client=Client("get_cache_health"), nullable=False)
 async def health(info: Info) -> CacheHealthRecord:
-    """Health of the Redis cache (`PING`, `INFO`) and of the live feed; never fails."""
+    """Health of the Redis cache (`PING`, `INFO`, `CONFIG GET notify-keyspace-events`) and of
+    the live feed; never fails. `keyspaceEvents` is null if the API's Redis user may not run
+    `CONFIG GET`."""
     live = info.context.live
     return await (live.health() if live is not None else info.context.cache.health.check())

@@ -174,6 +174,24 @@ def trades(kind: StreamKind, exchange: str, symbol: str, window: int) -> TopicSp
 
 
 @stream(KEYED)
+def exchange_trades(kind: StreamKind, exchange: str, window: int, max_lists: int) -> TopicSpec:
+    """The newest ``window`` trades of each symbol of ``exchange`` (keyspace pattern
+    ``trades:{exchange}:*``; SCAN on each re-read, also in polling mode)."""
+
+    async def load(cache: CacheReader) -> list[TradeRecord]:
+        return (await cache.trades.of_exchange(exchange, ListPage(window), max_lists)).items
+
+    return TopicSpec(
+        key=("exchange_trades", exchange, window),
+        kind=kind,
+        domain="trades",
+        load=load,
+        item_key=_symbol_trade_key,
+        watch=(watch.trades_pattern(exchange),),
+    )
+
+
+@stream(KEYED)
 def user_trades(kind: StreamKind, uid: str, exchange: str, window: int) -> TopicSpec:
     """The newest ``window`` trades of the user's list, then only what is appended."""
 
@@ -342,6 +360,10 @@ def _order_key(item: OrderRecord) -> str:
 
 def _trade_key(item: TradeRecord) -> Any:
     return item.trade_id or item.ex_trade_id or repr(item)
+
+
+def _symbol_trade_key(item: TradeRecord) -> Any:
+    return (item.symbol, _trade_key(item))
 
 
 def _bot_key(item: BotRecord) -> str:
