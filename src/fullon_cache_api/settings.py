@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
     ws_message_burst: int = Field(default=2000, ge=1)
 
+    # Subscriptions over HTTP (Server-Sent Events, multipart).
+    http_stream_heartbeat_s: float = Field(default=5.0, ge=0)  # 0: no heartbeats
+
     # HTTP: CORS (for ALLOWED_ORIGINS, like the WebSocket), compression, batching.
     cors_max_age: int = Field(default=600, ge=0, le=86400)
     http_gzip_min_bytes: int = Field(default=1024, ge=0)  # 0: no compression

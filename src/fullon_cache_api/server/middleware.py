@@ -5,6 +5,7 @@
 
 * an origin listed in ``ALLOWED_ORIGINS`` (``*``: any) gets CORS answers: a preflight
   (``OPTIONS`` with ``Access-Control-Request-Method``) is answered 200 for ``GET``/``POST``
+  (and ``PUT``/``DELETE``, graphql-sse's single connection mode)
   with any request headers (``Authorization``, Apollo's ``apollographql-client-*``, ...)
   for ``CORS_MAX_AGE`` seconds, and responses carry ``Access-Control-Allow-Origin: <origin>``
   (never ``*``, so ``credentials: "include"`` works), ``Access-Control-Allow-Credentials:
@@ -19,14 +20,15 @@ credentialed request carries no ambient authority.
 
 **gzip** (Starlette's ``GZipMiddleware``): responses of at least ``HTTP_GZIP_MIN_BYTES`` to
 clients that send ``Accept-Encoding: gzip``; ``0`` turns it off. Streams
-(``text/event-stream``) are never compressed.
+(``text/event-stream``, ``multipart/mixed``) are never compressed: gzip would hold events
+back until its buffer fills.
 """
 
 from __future__ import annotations
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from fullon_cache_api.settings import Settings
 
@@ -41,7 +43,7 @@ def http_middleware(settings: Settings) -> list[Middleware]:
         Middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["*"],
             allow_credentials=True,
             expose_headers=["WWW-Authenticate"],
@@ -54,6 +56,7 @@ def http_middleware(settings: Settings) -> list[Middleware]:
                 GZipMiddleware,
                 minimum_size=settings.http_gzip_min_bytes,
                 compresslevel=GZIP_LEVEL,
+                exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "multipart/mixed"),
             )
         )
     return middleware
