@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     keyspace_safety_poll_s: float = Field(default=30.0, ge=0)  # 0: none
     topic_linger_s: float = Field(default=10.0, ge=0, le=3600)
     replay_events: int = Field(default=256, ge=0, le=100_000)
+    live_max_rate: float = Field(default=10.0, gt=0, le=1000)  # live: FULL events per second
     subscriber_buffer: int = Field(default=256, ge=1)
     slow_consumer_s: float = Field(default=10.0, gt=0)
     outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)

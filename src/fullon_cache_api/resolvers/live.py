@@ -3,11 +3,19 @@
 Each resolver returns a ``TopicStream`` (an async iterator); graphql-core's subscription API
 hands it to the server's delivery, which executes the selection once per event for every
 subscriber of the same document and variables.
+
+Keyed streams take ``live`` (:class:`LiveMode`) and ``maxRate``: with ``live: FULL`` every
+event is a SNAPSHOT of the whole current set, at most ``maxRate`` per second (at most
+``LIVE_MAX_RATE``, its default). A plain argument, so Apollo Client and GraphiQL users need
+no custom link or directive support.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any
 
 import strawberry
 
@@ -27,7 +35,7 @@ from fullon_cache_api.cache.records import (
     TickerRecord,
     TradeRecord,
 )
-from fullon_cache_api.errors import ApiError
+from fullon_cache_api.errors import ApiError, InvalidArgument
 from fullon_cache_api.resolvers import arguments as args
 from fullon_cache_api.resolvers.arguments import (
     Component,
@@ -47,6 +55,7 @@ from fullon_cache_api.subscriptions import specs
 from fullon_cache_api.subscriptions.events import ProcessBroadcastRecord
 from fullon_cache_api.subscriptions.hub import LiveHub
 from fullon_cache_api.subscriptions.stream import TopicStream
+from fullon_cache_api.subscriptions.topics import TopicSpec
 
 MinInterval = Annotated[
     int | None,
@@ -76,6 +85,34 @@ BroadcastType = Annotated[
     str, strawberry.argument(description="The process type: `process:broadcast:{type}`.")
 ]
 
+
+@strawberry.enum(
+    description="What the events of a keyed subscription carry. CHANGES: a SNAPSHOT, then "
+    "the changes (UPSERT: new or changed items; REMOVE: items gone). FULL: live results, "
+    "every event a SNAPSHOT of the whole current set, at most `maxRate` per second (changes "
+    "in between are merged into the next one)."
+)
+class LiveMode(StrEnum):
+    CHANGES = "CHANGES"
+    FULL = "FULL"
+
+
+Live = Annotated[
+    LiveMode,
+    strawberry.argument(
+        description="CHANGES: a snapshot, then changes. FULL: every event is the whole "
+        "current set (a SNAPSHOT), conflated to at most `maxRate` per second."
+    ),
+]
+MaxRate = Annotated[
+    float | None,
+    strawberry.argument(
+        description="At most this many events per second (above 0, at most the server's "
+        "LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with "
+        "`live: FULL`, no limit with CHANGES."
+    ),
+]
+
 MAX_SYMBOLS = 500
 
 
@@ -94,6 +131,33 @@ def _interval(value: int | None) -> int | None:
     if value is None:
         return None
     return args.bounded(value, "minIntervalMs", 0, 3_600_000)
+
+
+def _keyed(
+    info: Info,
+    spec: TopicSpec,
+    live: LiveMode | str,
+    max_rate: float | None,
+    *,
+    item_filter: Callable[[Any], bool] | None = None,
+    min_interval_ms: int | None = None,
+) -> TopicStream:
+    """A keyed stream: changes, or full results (``live``), at most ``max_rate`` per
+    second; with ``min_interval_ms`` too, the longer interval wins."""
+    full = LiveMode(live) is LiveMode.FULL
+    interval = float(min_interval_ms or 0)
+    highest = info.context.settings.live_max_rate
+    if max_rate is not None or full:
+        rate = highest if max_rate is None else max_rate
+        if not (math.isfinite(rate) and 0 < rate <= highest):
+            raise InvalidArgument(
+                f"invalid maxRate: must be above 0 and at most {highest:g} (LIVE_MAX_RATE)",
+                argument="maxRate",
+            )
+        interval = max(interval, 1000.0 / rate)
+    return TopicStream(
+        _hub(info), spec, item_filter=item_filter, min_interval_ms=interval or None, full=full
+    )
 
 
 def _window(info: Info, last: int | None) -> int:
@@ -129,6 +193,8 @@ def tickers(
     exchange: OneExchange = None,
     symbols: Symbols = None,
     min_interval_ms: MinInterval = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
 ) -> TopicStream:
     """Tickers of one or all exchanges: a snapshot, then the tickers that changed (pub/sub
     pattern `ticker_updates:{exchange}:*`)."""
@@ -138,9 +204,11 @@ def tickers(
         if len(symbols) > MAX_SYMBOLS:
             args.bounded(len(symbols), "symbols", 1, MAX_SYMBOLS)
         wanted = frozenset(args.symbol(symbol, "symbols") for symbol in symbols)
-    return TopicStream(
-        _hub(info),
+    return _keyed(
+        info,
         spec,
+        live,
+        max_rate,
         item_filter=(lambda item: item.symbol in wanted) if wanted else None,
         min_interval_ms=_interval(min_interval_ms),
     )
@@ -164,9 +232,11 @@ def account(info: Info, ex_id: ExId) -> TopicStream:
     event="PositionsEvent",
     client=Client("stream_positions"),
 )
-def positions(info: Info, ex_id: ExId) -> TopicStream:
+def positions(
+    info: Info, ex_id: ExId, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """The positions of one account: a snapshot, then changes."""
-    return TopicStream(_hub(info), specs.positions(args.identifier(ex_id, "exId")))
+    return _keyed(info, specs.positions(args.identifier(ex_id, "exId")), live, max_rate)
 
 
 @subscription(
@@ -176,10 +246,12 @@ def positions(info: Info, ex_id: ExId) -> TopicStream:
     event="OrdersEvent",
     client=Client("stream_orders"),
 )
-def orders(info: Info, exchange: OrderKey) -> TopicStream:
+def orders(
+    info: Info, exchange: OrderKey, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """Orders under an `order_status` key: a snapshot, then changes. A cancel TTL expiry
     removes every order."""
-    return TopicStream(_hub(info), specs.orders(args.identifier(exchange, "exchange")))
+    return _keyed(info, specs.orders(args.identifier(exchange, "exchange")), live, max_rate)
 
 
 @subscription(
@@ -204,11 +276,18 @@ def open_order_queue(info: Info, local_oid: LocalOid) -> TopicStream:
     size=("last",),
     client=Client("stream_trade_updates", positional=("symbol", "exchange", "last")),
 )
-def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) -> TopicStream:
+def trades(
+    info: Info,
+    exchange: Exchange,
+    symbol: Symbol,
+    last: Window = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """Trades of a symbol: a snapshot of the newest `last`, then trades pushed (UPSERT) or
     drained by fullon's batcher (REMOVE)."""
     spec = specs.trades(args.exchange(exchange), args.symbol(symbol), _window(info, last))
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -219,12 +298,19 @@ def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) 
     size=("last",),
     client=Client("stream_user_trades"),
 )
-def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -> TopicStream:
+def user_trades(
+    info: Info,
+    uid: Uid,
+    exchange: Exchange,
+    last: Window = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """A user's trades: a snapshot of the newest `last`, then changes."""
     spec = specs.user_trades(
         args.identifier(uid, "uid"), args.exchange(exchange), _window(info, last)
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -234,9 +320,9 @@ def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -
     event="BotsEvent",
     client=Client("stream_bot_status"),
 )
-def bots(info: Info) -> TopicStream:
+def bots(info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None) -> TopicStream:
     """Bot status documents: a snapshot, then the bots that changed."""
-    return TopicStream(_hub(info), specs.bots())
+    return _keyed(info, specs.bots(), live, max_rate)
 
 
 @subscription(
@@ -246,9 +332,9 @@ def bots(info: Info) -> TopicStream:
     event="BlocksEvent",
     client=Client("stream_blocks"),
 )
-def blocks(info: Info) -> TopicStream:
+def blocks(info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None) -> TopicStream:
     """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE)."""
-    return TopicStream(_hub(info), specs.blocks())
+    return _keyed(info, specs.blocks(), live, max_rate)
 
 
 @subscription(
@@ -258,9 +344,11 @@ def blocks(info: Info) -> TopicStream:
     event="OpeningPositionsEvent",
     client=Client("stream_opening_positions"),
 )
-def opening_positions(info: Info) -> TopicStream:
+def opening_positions(
+    info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """Positions bots are opening: a snapshot, then changes."""
-    return TopicStream(_hub(info), specs.opening_positions())
+    return _keyed(info, specs.opening_positions(), live, max_rate)
 
 
 @subscription(
@@ -271,14 +359,21 @@ def opening_positions(info: Info) -> TopicStream:
     size=("count",),
     client=Client("stream_ohlcv"),
 )
-def ohlcv(info: Info, symbol: Symbol, timeframe: Timeframe, count: OhlcvCount = 100) -> TopicStream:
+def ohlcv(
+    info: Info,
+    symbol: Symbol,
+    timeframe: Timeframe,
+    count: OhlcvCount = 100,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """The newest `count` bars of a series: a snapshot, then bars added or revised."""
     spec = specs.ohlcv(
         args.symbol(symbol),
         args.timeframe(timeframe),
         args.bounded(count, "count", 1, args.MAX_OHLCV_COUNT),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -293,6 +388,8 @@ def processes(
     type: ProcessType = None,
     component: Component = None,
     since_minutes: SinceMinutes = 60,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
 ) -> TopicStream:
     """Processes active within `sinceMinutes`: a snapshot, then processes registered,
     updated (UPSERT) or gone from the window (REMOVE)."""
@@ -301,7 +398,7 @@ def processes(
         args.free_text(component, "component") if component is not None else None,
         args.positive_minutes(since_minutes),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
