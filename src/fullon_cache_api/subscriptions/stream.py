@@ -88,6 +88,7 @@ class TopicStream:
             # includes anything queued while waiting: drop those to avoid repeats.
             self._queue.clear()
             self._adopt(self.topic.snapshot())
+            self._mark_sent()  # the snapshot is the first event: the interval starts now
 
     async def aclose(self) -> None:
         if self._closed:
