@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -478,6 +479,39 @@ async def test_api_keys_and_scopes(redis_url: str) -> None:
             assert data["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
             connection = next(iter(server.services.connections))
             assert connection.principal is not None and connection.principal.scopes != ALL_SCOPES
+
+
+async def test_a_revoked_key_ends_http_streams(redis_url: str, tmp_path: Path) -> None:
+    """A key removed from API_KEYS_FILE ends the HTTP streams opened with it, as it closes
+    WebSockets with 4403: multipart with a FORBIDDEN transport error, SSE without
+    ``complete``; a stream opened with another key goes on."""
+    path = tmp_path / "keys"
+    path.write_text(f"{MARKET_KEY}:market\n{OPS_KEY}:market\n")
+    settings = make_settings(redis_url, api_keys_file=str(path), api_keys_recheck_s=0.1)
+    body = {"query": TICKERS, "variables": BTC}
+    revoked = {"authorization": f"Bearer {MARKET_KEY}"}
+    kept = {"authorization": f"Bearer {OPS_KEY}"}
+    async with (
+        running_server(settings) as server,
+        multipart_stream(server, body, headers=revoked) as multipart,
+        sse_stream(server, body, headers=revoked) as sse,
+        sse_stream(server, body, headers=kept) as other,
+    ):
+        for stream in (sse, other):
+            assert tickers(await stream.next())["kind"] == "SNAPSHOT"
+        assert tickers(await multipart.payload())["kind"] == "SNAPSHOT"
+        before = path.stat().st_mtime_ns
+        path.write_text(f"{OPS_KEY}:market\n")
+        stamp = max(time.time_ns(), before + 1_000_000_000)
+        os.utime(path, ns=(stamp, stamp))
+        part = await multipart.part()
+        assert part["payload"] is None and part["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert await multipart.rest() == "--\r\n"
+        rest = await sse.rest()
+        assert rest.endswith(": API key revoked\n\n") and "complete" not in rest, rest
+        connections = server.services.connections
+        await wait_until(lambda: len(connections) == 1, TIMEOUT, "the other key's stream alone")
+        assert not other.response.is_closed
 
 
 # --------------------------------------------------------------------------- slow readers
