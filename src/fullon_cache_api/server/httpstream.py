@@ -119,7 +119,8 @@ class HttpStream:
             on_overflow=self._overflow,
         )
         self.finished = asyncio.Event()  # set once everything of this stream is released
-        self.attached = False  # its response is being served
+        self.attached = False  # its response is claimed (being served, or about to be)
+        self._served = False
         self.on_release: Callable[[], None] | None = None
         self._opened = False
         self._released = False
@@ -146,6 +147,13 @@ class HttpStream:
         self.outbox.close(code, reason)
         if self.single and not self.attached and self._releasing is None:
             self._releasing = asyncio.create_task(self._release(), name="stream-release")
+
+    def claim(self) -> bool:
+        """Claim the stream's response for a request; ``False`` when one has it already."""
+        if self.attached:
+            return False
+        self.attached = True
+        return True
 
     def deadline(self, seconds: float) -> None:
         """Release the stream unless its response has started within ``seconds`` (an SSE
@@ -218,9 +226,9 @@ class HttpStream:
     async def serve(self, receive: Receive, send: Send) -> None:
         """Stream the response until it ends or the client goes away; then release
         everything."""
-        if self.attached:
+        if self._served:
             raise RuntimeError("this stream is already being served")
-        self.attached = True
+        self._served = self.attached = True
         writer = asyncio.create_task(self._write_loop(send), name="stream-write")
         watcher = asyncio.create_task(self._watch(receive), name="stream-watch")
         self._tasks += [writer, watcher]

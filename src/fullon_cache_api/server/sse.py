@@ -138,7 +138,7 @@ async def endpoint(request: Request, services: Services) -> Response:
         session.stop(op_id)
         return Response(status_code=200)
     if request.method == "GET":
-        if session.attached:
+        if not session.claim():
             return _refused("the event stream of this token is already open", 409)
         return StreamResponse(session)
     return await operation(request, services, session)
