@@ -136,7 +136,7 @@ TICKER_TIME = """query TickerTime($exchange: String!, $symbol: String!) {
   tickerTime(exchange: $exchange, symbol: $symbol)
 }"""
 
-OHLCV = """query Ohlcv($count: Int!, $symbol: String!, $timeframe: String!) {
+OHLCV = """query Ohlcv($count: Int! = 100, $symbol: String!, $timeframe: String!) {
   ohlcv(count: $count, symbol: $symbol, timeframe: $timeframe) {
     ...OhlcvBarFields
   }
@@ -154,7 +154,7 @@ fragment OhlcvSeriesFields on OhlcvSeries {
   bars symbol timeframe
 }"""
 
-TRADES = """query Trades($exchange: String!, $first: Int, $last: Int, $offset: Int!, $symbol: String!) {
+TRADES = """query Trades($exchange: String!, $first: Int, $last: Int, $offset: Int! = 0, $symbol: String!) {
   trades(exchange: $exchange, first: $first, last: $last, offset: $offset, symbol: $symbol) {
     ...TradeFields
   }
@@ -283,7 +283,7 @@ ORDER_KEYS = """query OrderKeys {
   orderKeys
 }"""
 
-OPEN_ORDER_QUEUE = """query OpenOrderQueue($first: Int, $last: Int, $localOid: String!, $offset: Int!) {
+OPEN_ORDER_QUEUE = """query OpenOrderQueue($first: Int, $last: Int, $localOid: String!, $offset: Int! = 0) {
   openOrderQueue(first: $first, last: $last, localOid: $localOid, offset: $offset)
 }"""
 
@@ -291,7 +291,7 @@ QUEUE_LENGTH = """query QueueLength($localOid: String!) {
   queueLength(localOid: $localOid)
 }"""
 
-USER_TRADES = """query UserTrades($exchange: String!, $first: Int, $last: Int, $offset: Int!, $uid: String!) {
+USER_TRADES = """query UserTrades($exchange: String!, $first: Int, $last: Int, $offset: Int! = 0, $uid: String!) {
   userTrades(exchange: $exchange, first: $first, last: $last, offset: $offset, uid: $uid) {
     ...TradeFields
   }
@@ -377,7 +377,7 @@ fragment ProcessFields on Process {
   processType status updatedAt
 }"""
 
-ACTIVE_PROCESSES = """query ActiveProcesses($component: String, $sinceMinutes: Float!, $type: String) {
+ACTIVE_PROCESSES = """query ActiveProcesses($component: String, $sinceMinutes: Float! = 5, $type: String) {
   activeProcesses(component: $component, sinceMinutes: $sinceMinutes, type: $type) {
     ...ProcessFields
   }
@@ -437,8 +437,8 @@ fragment TickerFields on Ticker {
   ask bid exchange last price spread spreadPercentage symbol time volume
 }"""
 
-STREAM_TICKERS = """subscription TickersStream($exchange: String, $minIntervalMs: Int, $symbols: [String!]) {
-  tickers(exchange: $exchange, minIntervalMs: $minIntervalMs, symbols: $symbols) {
+STREAM_TICKERS = """subscription TickersStream($exchange: String, $live: LiveMode! = CHANGES, $maxRate: Float, $minIntervalMs: Int, $symbols: [String!]) {
+  tickers(exchange: $exchange, live: $live, maxRate: $maxRate, minIntervalMs: $minIntervalMs, symbols: $symbols) {
     ...TickersEventFields
   }
 }
@@ -461,8 +461,8 @@ fragment BalanceFields on Balance {
   available balance currency extra free total used
 }"""
 
-STREAM_POSITIONS = """subscription PositionsStream($exId: String!) {
-  positions(exId: $exId) {
+STREAM_POSITIONS = """subscription PositionsStream($exId: String!, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  positions(exId: $exId, live: $live, maxRate: $maxRate) {
     ...PositionsEventFields
   }
 }
@@ -473,8 +473,8 @@ fragment PositionFields on Position {
   cost count exId fee price symbol timestamp volume
 }"""
 
-STREAM_ORDERS = """subscription OrdersStream($exchange: String!) {
-  orders(exchange: $exchange) {
+STREAM_ORDERS = """subscription OrdersStream($exchange: String!, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  orders(exchange: $exchange, live: $live, maxRate: $maxRate) {
     ...OrdersEventFields
   }
 }
@@ -491,8 +491,8 @@ STREAM_OPEN_ORDER_QUEUE = """subscription OpenOrderQueueStream($localOid: String
   openOrderQueue(localOid: $localOid)
 }"""
 
-STREAM_TRADES = """subscription TradesStream($exchange: String!, $last: Int, $symbol: String!) {
-  trades(exchange: $exchange, last: $last, symbol: $symbol) {
+STREAM_TRADES = """subscription TradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float, $symbol: String!) {
+  trades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate, symbol: $symbol) {
     ...TradesEventFields
   }
 }
@@ -504,8 +504,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_EXCHANGE_TRADES = """subscription ExchangeTradesStream($exchange: String!, $last: Int) {
-  exchangeTrades(exchange: $exchange, last: $last) {
+STREAM_EXCHANGE_TRADES = """subscription ExchangeTradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  exchangeTrades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate) {
     ...TradesEventFields
   }
 }
@@ -517,8 +517,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_USER_TRADES = """subscription UserTradesStream($exchange: String!, $last: Int, $uid: String!) {
-  userTrades(exchange: $exchange, last: $last, uid: $uid) {
+STREAM_USER_TRADES = """subscription UserTradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float, $uid: String!) {
+  userTrades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate, uid: $uid) {
     ...TradesEventFields
   }
 }
@@ -530,8 +530,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_BOTS = """subscription BotsStream {
-  bots {
+STREAM_BOTS = """subscription BotsStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  bots(live: $live, maxRate: $maxRate) {
     ...BotsEventFields
   }
 }
@@ -542,8 +542,8 @@ fragment BotFields on Bot {
   botId data status updatedAt
 }"""
 
-STREAM_BLOCKS = """subscription BlocksStream {
-  blocks {
+STREAM_BLOCKS = """subscription BlocksStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  blocks(live: $live, maxRate: $maxRate) {
     ...BlocksEventFields
   }
 }
@@ -554,8 +554,8 @@ fragment ExchangeBlockFields on ExchangeBlock {
   botId exId symbol
 }"""
 
-STREAM_OPENING_POSITIONS = """subscription OpeningPositionsStream {
-  openingPositions {
+STREAM_OPENING_POSITIONS = """subscription OpeningPositionsStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  openingPositions(live: $live, maxRate: $maxRate) {
     ...OpeningPositionsEventFields
   }
 }
@@ -566,8 +566,8 @@ fragment OpeningPositionFields on OpeningPosition {
   botId exId since symbol
 }"""
 
-STREAM_OHLCV = """subscription OhlcvStream($count: Int!, $symbol: String!, $timeframe: String!) {
-  ohlcv(count: $count, symbol: $symbol, timeframe: $timeframe) {
+STREAM_OHLCV = """subscription OhlcvStream($count: Int! = 100, $live: LiveMode! = CHANGES, $maxRate: Float, $symbol: String!, $timeframe: String!) {
+  ohlcv(count: $count, live: $live, maxRate: $maxRate, symbol: $symbol, timeframe: $timeframe) {
     ...OhlcvEventFields
   }
 }
@@ -578,8 +578,8 @@ fragment OhlcvBarFields on OhlcvBar {
   close high low open timestamp volume
 }"""
 
-STREAM_PROCESSES = """subscription ProcessesStream($component: String, $sinceMinutes: Float!, $type: String) {
-  processes(component: $component, sinceMinutes: $sinceMinutes, type: $type) {
+STREAM_PROCESSES = """subscription ProcessesStream($component: String, $live: LiveMode! = CHANGES, $maxRate: Float, $sinceMinutes: Float! = 60, $type: String) {
+  processes(component: $component, live: $live, maxRate: $maxRate, sinceMinutes: $sinceMinutes, type: $type) {
     ...ProcessesEventFields
   }
 }

@@ -37,6 +37,7 @@ __all__ = [
     "ComponentStatus",
     "Count",
     "ExchangeBlock",
+    "LiveMode",
     "OhlcvBar",
     "OhlcvEvent",
     "OhlcvSeries",
@@ -67,6 +68,19 @@ class ChangeKind(StrEnum):
     """The whole current state: it replaces everything received before."""
     UPSERT = "UPSERT"
     """Items that are new or changed."""
+
+
+class LiveMode(StrEnum):
+    """What the events of a keyed subscription carry. CHANGES: a SNAPSHOT, then the changes (UPSERT:
+    new or changed items; REMOVE: items gone). FULL: live results, every event a SNAPSHOT of the
+    whole current set, at most `maxRate` per second (changes in between are merged into the next
+    one).
+    """
+
+    CHANGES = "CHANGES"
+    """A SNAPSHOT, then the changes: UPSERT (new or changed items) and REMOVE."""
+    FULL = "FULL"
+    """Every event a SNAPSHOT of the whole current set, at most `maxRate` per second."""
 
 
 @dataclass(frozen=True, slots=True)
