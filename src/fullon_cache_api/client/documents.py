@@ -75,6 +75,9 @@ FRAGMENTS: dict[str, str] = {
     "ProcessBroadcastFields": """fragment ProcessBroadcastFields on ProcessBroadcast {
   data message processType timestamp
 }""",
+    "ProcessMetricsFields": """fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}""",
     "ProcessesEventFields": """fragment ProcessesEventFields on ProcessesEvent {
   items { ...ProcessFields } kind
 }""",
@@ -418,6 +421,18 @@ fragment ProcessFields on Process {
   processType status updatedAt
 }"""
 
+PROCESS_METRICS = """query ProcessMetrics {
+  processMetrics {
+    ...ProcessMetricsFields
+  }
+}
+fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}
+fragment CountFields on Count {
+  count key
+}"""
+
 HEALTH = """query Health {
   health {
     ...CacheHealthFields
@@ -591,6 +606,18 @@ fragment ProcessFields on Process {
   processType status updatedAt
 }"""
 
+STREAM_PROCESS_METRICS = """subscription ProcessMetricsStream {
+  processMetrics {
+    ...ProcessMetricsFields
+  }
+}
+fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}
+fragment CountFields on Count {
+  count key
+}"""
+
 STREAM_SYSTEM_HEALTH = """subscription SystemHealthStream {
   systemHealth {
     ...SystemHealthFields
@@ -666,6 +693,7 @@ QUERIES: dict[str, str] = {
     "activeProcesses": ACTIVE_PROCESSES,
     "componentStatus": COMPONENT_STATUS,
     "systemHealth": SYSTEM_HEALTH,
+    "processMetrics": PROCESS_METRICS,
     "health": HEALTH,
 }
 
@@ -684,6 +712,7 @@ SUBSCRIPTIONS: dict[str, str] = {
     "openingPositions": STREAM_OPENING_POSITIONS,
     "ohlcv": STREAM_OHLCV,
     "processes": STREAM_PROCESSES,
+    "processMetrics": STREAM_PROCESS_METRICS,
     "systemHealth": STREAM_SYSTEM_HEALTH,
     "health": STREAM_HEALTH,
     "processBroadcasts": STREAM_PROCESS_BROADCASTS,
@@ -716,6 +745,7 @@ __all__ = [
     "POSITION",
     "POSITIONS",
     "PROCESS",
+    "PROCESS_METRICS",
     "QUERIES",
     "QUEUE_LENGTH",
     "STREAM_ACCOUNT",
@@ -730,6 +760,7 @@ __all__ = [
     "STREAM_POSITIONS",
     "STREAM_PROCESSES",
     "STREAM_PROCESS_BROADCASTS",
+    "STREAM_PROCESS_METRICS",
     "STREAM_SYSTEM_HEALTH",
     "STREAM_TICKER",
     "STREAM_TICKERS",

@@ -50,6 +50,7 @@ from fullon_cache_api.client.documents import (
     POSITION,
     POSITIONS,
     PROCESS,
+    PROCESS_METRICS,
     QUEUE_LENGTH,
     STREAM_ACCOUNT,
     STREAM_BLOCKS,
@@ -62,6 +63,7 @@ from fullon_cache_api.client.documents import (
     STREAM_ORDERS,
     STREAM_POSITIONS,
     STREAM_PROCESS_BROADCASTS,
+    STREAM_PROCESS_METRICS,
     STREAM_PROCESSES,
     STREAM_SYSTEM_HEALTH,
     STREAM_TICKER,
@@ -103,6 +105,7 @@ from fullon_cache_api.client.models import (
     Process,
     ProcessBroadcast,
     ProcessesEvent,
+    ProcessMetrics,
     SystemHealth,
     Ticker,
     TickersEvent,
@@ -713,6 +716,14 @@ class ApiMethods(abc.ABC):
         variables: Variables = {}
         value = await self._query("systemHealth", SYSTEM_HEALTH, variables)
         return decode_as(SystemHealth, value)
+
+    async def get_process_metrics(self) -> ProcessMetrics:
+        """How many processes the cache holds, as fullon_cache's `ProcessCache.get_metrics()` counts
+        them (`HLEN process:active:*`, `HLEN process:components`, SCAN `process:data:*`).
+        """
+        variables: Variables = {}
+        value = await self._query("processMetrics", PROCESS_METRICS, variables)
+        return decode_as(ProcessMetrics, value)
 
     async def get_cache_health(self) -> CacheHealth:
         """Health of the Redis cache (`PING`, `INFO`, `CONFIG GET notify-keyspace-events`) and of
@@ -1406,6 +1417,20 @@ class ApiMethods(abc.ABC):
             "maxRate": max_rate,
         }
         return self._keyed_stream("processes", STREAM_PROCESSES, variables, ProcessesEvent, changes)
+
+    def stream_process_metrics(self) -> Stream[ProcessMetrics]:
+        """How many processes the cache holds (as the `processMetrics` query): now, then whenever it
+        changes (keys `process:active:*`, and a re-read every `POLL_INTERVALS_MS.health`).
+
+        Yields the whole value each time (the current one first).
+        """
+        variables: Variables = {}
+        return self._value_stream(
+            "processMetrics",
+            STREAM_PROCESS_METRICS,
+            variables,
+            functools.partial(decode_as, ProcessMetrics),
+        )
 
     def stream_system_health(self) -> Stream[SystemHealth]:
         """Health of the fullon processes: now, then whenever it changes (keys `process:active:*`,

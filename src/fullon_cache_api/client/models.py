@@ -49,6 +49,7 @@ __all__ = [
     "PositionsEvent",
     "Process",
     "ProcessBroadcast",
+    "ProcessMetrics",
     "ProcessesEvent",
     "SystemHealth",
     "Ticker",
@@ -462,6 +463,30 @@ class ProcessBroadcast(Result):
 
     timestamp: datetime | None = None
     """When it was published."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMetrics(Result):
+    """How many processes the cache holds: fullon_cache's `ProcessCache.get_metrics()`."""
+
+    active_processes: int
+    """Ids in the `process:active:{type}` hashes, dangling ones included (fullon_cache's
+    `active_processes`).
+    """
+
+    components: int
+    """Components with a latest process (`process:components`)."""
+
+    total_processes: int
+    """Process records (`process:data:*` keys, counted by SCAN); each expires 24 h after its last
+    update.
+    """
+
+    _: KW_ONLY
+
+    by_type: list[Count] = field(default_factory=list)
+    """Ids per process type, for each `process:active:{type}` hash (fullon_cache's `active_{type}`).
+    """
 
 
 @dataclass(frozen=True, slots=True)

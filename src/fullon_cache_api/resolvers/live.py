@@ -30,6 +30,7 @@ from fullon_cache_api.cache.records import (
     OpeningPositionRecord,
     OrderRecord,
     PositionRecord,
+    ProcessMetricsRecord,
     ProcessRecord,
     SystemHealthRecord,
     TickerRecord,
@@ -456,6 +457,19 @@ def processes(
         args.positive_minutes(since_minutes),
     )
     return _keyed(info, spec, live, max_rate)
+
+
+@subscription(
+    scope=OPS,
+    spec=specs.process_metrics,
+    returns=ProcessMetricsRecord,
+    client=Client("stream_process_metrics"),
+)
+def process_metrics(info: Info) -> TopicStream:
+    """How many processes the cache holds (as the `processMetrics` query): now, then whenever
+    it changes (keys `process:active:*`, and a re-read every `POLL_INTERVALS_MS.health`)."""
+    hub = _hub(info)
+    return TopicStream(hub, specs.process_metrics(hub.poll_interval("health")))
 
 
 @subscription(
