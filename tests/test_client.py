@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -83,7 +82,7 @@ from fullon_cache_api.client.streams import StreamCore
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.schema import schema
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
-from support import RunningServer, make_settings, running_server
+from support import RunningServer, free_port, make_settings, running_server
 
 JSONDict = dict[str, Any]
 
@@ -167,13 +166,6 @@ def tick(symbol: str, price: float, exchange: str = "binance") -> JSONDict:
         "ask": price + 0.5,
         "last": price,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --------------------------------------------------------------------------- the package

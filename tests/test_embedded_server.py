@@ -32,7 +32,7 @@ from fullon_cache_api import CacheWebSocketServer
 from fullon_cache_api.client import InvalidArgumentError
 from fullon_cache_api.settings import Settings
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
-from support import raw_ws
+from support import free_port, raw_ws
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT_TIMEOUT = 10.0
@@ -56,13 +56,6 @@ async with fullon_cache_api() as client:
     bots_data = await client.get_bots()
     blocked = await client.is_blocked(exchange, "BTC/USDT")   # bot id or None
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def tick(symbol: str, price: float, exchange: str = "binance") -> dict[str, Any]:

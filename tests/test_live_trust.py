@@ -413,3 +413,29 @@ async def until_shown_bots(client: LiveClient, status: str) -> None:
     deadline = time.monotonic() + TIMEOUT
     while status not in json.dumps(await client.payload_or_error("b")):
         assert time.monotonic() < deadline
+
+
+async def test_a_stream_opened_while_redis_is_down_starts_with_the_error() -> None:
+    """No silence: the first message says why there is no state (CACHE_UNAVAILABLE), and a
+    SNAPSHOT follows once Redis is back, then the changes."""
+    settings = {"redis_socket_timeout": 0.5}
+    async with live_env("keyspace", **settings) as env, env.client() as client:
+        env.redis_server.kill()
+        await client.subscribe("b", STREAMS["bots"])
+        started = time.monotonic()
+        first = await client.payload_or_error("b", timeout=TIMEOUT)
+        assert first["data"] is None
+        assert first["errors"][0]["extensions"]["code"] == "CACHE_UNAVAILABLE"
+        assert time.monotonic() - started < 5.0
+        await asyncio.to_thread(env.redis_server.start)  # empty: it was killed unsaved
+        await env.reconnect()
+        while True:
+            payload = await client.payload_or_error("b", timeout=TIMEOUT)
+            if payload.get("data"):
+                break
+        assert payload["data"]["bots"] == {"kind": "SNAPSHOT", "items": []}
+        await env.writer.update_bot(1, {"status": "running"})
+        assert await client.data("b", timeout=TIMEOUT) == {
+            "kind": "UPSERT",
+            "items": [{"botId": "1", "status": "running"}],
+        }

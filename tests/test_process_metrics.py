@@ -1,6 +1,6 @@
-"""``processMetrics``: fullon_cache's ``ProcessCache.get_metrics()`` as a Query field, a
-Subscription field and the client's ``get_process_metrics``/``stream_process_metrics``
-(the field ``docs/adding-a-field.md`` walks through)."""
+"""``processMetrics``: fullon_cache's ``ProcessCache.get_metrics()`` as a Subscription field
+and the client's ``get_process_metrics``/``stream_process_metrics`` (the field
+``docs/adding-a-field.md`` walks through; the Query field is tested in ``test_queries``)."""
 
 from __future__ import annotations
 
@@ -54,24 +54,6 @@ def expected_after_seed() -> dict[str, Any]:
         # Five records: the stopped one's data outlives it.
         "totalProcesses": 5,
     }
-
-
-async def test_the_query_counts_as_fullon_cache_does() -> None:
-    async with live_env("keyspace") as env:
-        empty = await env.server.post(QUERY)
-        assert empty.json() == {
-            "data": {
-                "processMetrics": {
-                    "activeProcesses": 0,
-                    "components": 0,
-                    "totalProcesses": 0,
-                    "byType": [],
-                }
-            }
-        }
-        await seed(env.writer)
-        body = (await env.server.post(QUERY)).json()
-        assert body == {"data": {"processMetrics": expected_after_seed()}}
 
 
 async def test_the_subscription_follows_registrations_and_stops() -> None:

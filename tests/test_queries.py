@@ -1036,6 +1036,17 @@ async def test_health(gql: QueryRunner) -> None:
     assert health["keyspaceEvents"] is None or isinstance(health["keyspaceEvents"], str)
 
 
+async def test_process_metrics(gql: QueryRunner, writer: CacheWriter) -> None:
+    """As fullon_cache's ``get_metrics`` counts: dangling ids included, a stopped process's
+    record still there (``test_process_metrics.seed`` says what it writes)."""
+    from test_process_metrics import QUERY, expected_after_seed, seed
+
+    empty = {"activeProcesses": 0, "components": 0, "totalProcesses": 0, "byType": []}
+    assert (await gql.data(QUERY))["processMetrics"] == empty
+    await seed(writer)
+    assert (await gql.data(QUERY))["processMetrics"] == expected_after_seed()
+
+
 async def test_every_query_field_is_covered() -> None:
     """This module has a test for every field of ``Query``."""
     from fullon_cache_api.schema import schema
@@ -1050,7 +1061,8 @@ async def test_every_query_field_is_covered() -> None:
         "openOrderQueue", "queueLength", "userTrades", "userTradeCount", "userTradeStatus",
         "userTradeStatuses",
         "bots", "bot", "blocks", "isBlocked", "openingPositions", "isOpeningPosition",
-        "process", "activeProcesses", "componentStatus", "systemHealth", "health",
+        "process", "activeProcesses", "componentStatus", "systemHealth", "processMetrics",
+        "health",
     }  # fmt: skip
     assert set(query_type.fields) == covered
 

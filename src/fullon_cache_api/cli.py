@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from fullon_cache_api.client.cli_commands import add_client_commands
 from fullon_cache_api.logging_setup import configure_logging
-from fullon_cache_api.server.serving import GracefulServer
+from fullon_cache_api.server.serving import GracefulServer, listen
 from fullon_cache_api.settings import Settings
 from fullon_cache_api.version import __version__
 
@@ -115,19 +115,6 @@ async def run_server(
         if timer is not None:
             timer.cancel()
     return server.started
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0: any free port); connections queue until served."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from fullon_cache_api.server.app import create_app
-from fullon_cache_api.server.serving import GracefulServer
+from fullon_cache_api.server.serving import GracefulServer, listen
 from fullon_cache_api.settings import Settings
 
 __all__ = ["CacheWebSocketServer"]
@@ -74,19 +74,6 @@ class _EmbeddedServer(GracefulServer):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class CacheWebSocketServer:
@@ -165,7 +152,7 @@ class CacheWebSocketServer:
         if self._task is not None:
             raise RuntimeError("the server is already started")
         settings = self.settings
-        sock = _listen(settings.api_host, settings.api_port)
+        sock = listen(settings.api_host, settings.api_port)
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,

@@ -7,7 +7,7 @@ import mode), so tests import this package as ``support``.
 
 from __future__ import annotations
 
-from .server import RunningServer, make_settings, running_server
+from .server import RunningServer, free_port, make_settings, running_server
 from .ws import RawWebSocket, WsClosed, WsOperationError, raw_ws
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "RunningServer",
     "WsClosed",
     "WsOperationError",
+    "free_port",
     "make_settings",
     "raw_ws",
     "running_server",

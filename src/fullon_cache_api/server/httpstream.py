@@ -40,8 +40,8 @@ from starlette.types import Message, Receive, Scope, Send
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.keyring import Principal
-from fullon_cache_api.server.operation import run_operation
-from fullon_cache_api.server.outbox import Framing, Lane, Outbox, OutboxLimits
+from fullon_cache_api.server.operation import OperationHost, run_operation
+from fullon_cache_api.server.outbox import Framing, Lane
 
 if TYPE_CHECKING:
     from fullon_cache_api.server.services import Services
@@ -82,7 +82,7 @@ class StreamFraming(Framing, Protocol):
         ...
 
 
-class HttpStream:
+class HttpStream(OperationHost):
     def __init__(
         self,
         services: Services,
@@ -94,8 +94,7 @@ class HttpStream:
         origin: str | None = None,
         single: bool = False,
     ) -> None:
-        settings = services.settings
-        self.services = services
+        super().__init__(services, framing)
         self.framing = framing
         self.protocol = framing  # what Services.stats() counts connections by
         keys = services.keyring.enabled
@@ -109,15 +108,6 @@ class HttpStream:
         self.single = single  # carries operations added later (an SSE reservation)
         self.opened_at = time.monotonic()
         self.operation_count = 0
-        self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
-        self.outbox = Outbox(
-            framing,
-            OutboxLimits(
-                settings.subscriber_buffer, settings.slow_consumer_s, settings.outbox_max_bytes
-            ),
-            on_slow=self._slow,
-            on_overflow=self._overflow,
-        )
         self.finished = asyncio.Event()  # set once everything of this stream is released
         self.attached = False  # its response is claimed (being served, or about to be)
         self._served = False
@@ -209,17 +199,6 @@ class HttpStream:
                 del self.operations[op_id]
             if not self.single:
                 self.close(NORMAL)  # after its last message
-
-    def _slow(self, lane: Lane) -> None:
-        """The outbox ended a subscription as a slow consumer: stop its operation."""
-        self.services.dropped += 1
-        for op_id, (task, op_lane) in list(self.operations.items()):
-            if op_lane is lane:
-                del self.operations[op_id]
-                task.cancel()
-
-    def _overflow(self) -> None:
-        self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
 
     # -- the response ------------------------------------------------------------------
 

@@ -7,20 +7,55 @@ task is cancelled: nothing more is sent). A request that cannot run gets one ``e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
 
 from fullon_cache_api.errors import INTERNAL_MESSAGE, ErrorCode, error_dict
+from fullon_cache_api.server import wire
 from fullon_cache_api.server.delivery import parse_cursor
 from fullon_cache_api.server.execution import RequestError, dumps
-from fullon_cache_api.server.outbox import Lane, Outbox
+from fullon_cache_api.server.outbox import Framing, Lane, Outbox, OutboxLimits
 
 if TYPE_CHECKING:
     from fullon_cache_api.server.services import Services
 
 log = logging.getLogger("fullon.api.cache.operation")
+
+
+class OperationHost:
+    """What a WebSocket and an HTTP stream share: the operations running on the connection
+    (id → task and lane) and the outbox they write to, which ends a slow subscription's
+    operation and closes a connection too far behind."""
+
+    def __init__(self, services: Services, framing: Framing) -> None:
+        settings = services.settings
+        self.services = services
+        self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
+        self.outbox = Outbox(
+            framing,
+            OutboxLimits(
+                settings.subscriber_buffer, settings.slow_consumer_s, settings.outbox_max_bytes
+            ),
+            on_slow=self._slow,
+            on_overflow=self._overflow,
+        )
+
+    def close(self, code: int, reason: str = "") -> None:
+        raise NotImplementedError
+
+    def _slow(self, lane: Lane) -> None:
+        """The outbox ended a subscription as a slow consumer: stop its operation."""
+        self.services.dropped += 1
+        for op_id, (task, op_lane) in list(self.operations.items()):
+            if op_lane is lane:
+                del self.operations[op_id]
+                task.cancel()
+
+    def _overflow(self) -> None:
+        self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
 
 
 async def run_operation(

@@ -18,6 +18,21 @@ from starlette.applications import Starlette
 log = logging.getLogger("fullon.api.cache.server")
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host`` (IPv4 or IPv6; port 0: any free port), for
+    uvicorn to serve; connections queue until it does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class GracefulServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Starlette, *, grace_s: float) -> None:
         super().__init__(config)

@@ -25,8 +25,8 @@ from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import TokenBucket
 from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
-from fullon_cache_api.server.operation import run_operation
-from fullon_cache_api.server.outbox import Lane, Outbox, OutboxLimits
+from fullon_cache_api.server.operation import OperationHost, run_operation
+from fullon_cache_api.server.outbox import Lane
 from fullon_cache_api.server.socket import Socket, SocketClosed
 
 if TYPE_CHECKING:
@@ -42,11 +42,11 @@ class State(Enum):
     CLOSED = "closed"
 
 
-class GraphQLWebSocket:
+class GraphQLWebSocket(OperationHost):
     def __init__(self, socket: Socket, protocol: wire.WireProtocol, services: Services) -> None:
+        super().__init__(services, protocol)
         self.socket = socket
         self.protocol = protocol
-        self.services = services
         self.settings = settings = services.settings
         self.state = State.AWAITING_INIT
         self.init_received = False
@@ -57,15 +57,6 @@ class GraphQLWebSocket:
         self.principal: Principal | None = None  # set by an accepted connection_init
         self.scopes: frozenset[str] = ALL_SCOPES
         self.scope_key = ""
-        self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
-        self.outbox = Outbox(
-            protocol,
-            OutboxLimits(
-                settings.subscriber_buffer, settings.slow_consumer_s, settings.outbox_max_bytes
-            ),
-            on_slow=self._slow,
-            on_overflow=self._overflow,
-        )
         rate = settings.ws_messages_per_second
         self._bucket = TokenBucket(rate, settings.ws_message_burst) if rate else None
         self._timers: list[asyncio.Task[None]] = []
@@ -148,17 +139,6 @@ class GraphQLWebSocket:
             except SocketClosed:
                 self.state = State.CLOSING
                 return
-
-    def _slow(self, lane: Lane) -> None:
-        """The outbox ended a subscription as a slow consumer: stop its operation."""
-        self.services.dropped += 1
-        for op_id, (task, op_lane) in list(self.operations.items()):
-            if op_lane is lane:
-                del self.operations[op_id]
-                task.cancel()
-
-    def _overflow(self) -> None:
-        self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
 
     # -- reading -----------------------------------------------------------------------
 

@@ -57,6 +57,9 @@ class RedisFeed:
         self._max_backoff = max_backoff_s
         self._idle_ping = idle_ping_s
         self._ping_timeout = ping_timeout_s
+        #: How long a healthy Redis takes at most to answer: waiting longer for the feed
+        #: means it is down.
+        self.answer_within_s = ping_timeout_s
         self.messages_received = 0
         self.reconnects = 0
         self.last_message_at: float | None = None  # epoch seconds

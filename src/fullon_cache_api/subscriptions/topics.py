@@ -188,13 +188,36 @@ class Topic:
             self._subscriptions.append((spec.channel, False, self._push))
         if spec.pattern:
             self._subscriptions.append((spec.pattern, True, self._push))
+        uses_feed = self._subscriptions or (self.mode == "keyspace" and spec.watch)
+        if not uses_feed or self.feed.connected:
+            await self._begin()
+            return
+        # Subscribing waits for the feed to (re)connect. If that takes longer than a
+        # healthy Redis would, the topic is ready with its state unknown, so its streams
+        # hear why at once; it carries on when the feed is back.
+        begin = asyncio.create_task(self._begin(), name=f"topic-{spec.key}")
+        self._tasks.append(begin)
+        await asyncio.wait({begin}, timeout=self.feed.answer_within_s)
+        if not begin.done():
+            self._fail(CacheUnavailable("the live feed from the cache (Redis) is down"))
+        elif (error := begin.exception()) is not None:
+            raise error
+
+    async def _begin(self) -> None:
+        """Subscribe first, then snapshot: pub/sub has no replay."""
+        spec = self.spec
         for name, is_pattern, listener in self._subscriptions:
             await self.feed.subscribe(name, listener, pattern=is_pattern)
+        if self._stopped:
+            return
         if spec.kind is StreamKind.PUSH:
+            if self.unknown:  # subscribed: messages flow from now on
+                self._read_again(None)
             self.ready.set()
             return
         await self._enter_mode()
-        # Subscribe first, then snapshot: pub/sub has no replay.
+        if self._stopped:
+            return
         self._tasks.append(asyncio.create_task(self._reloader(), name=f"topic-{spec.key}"))
         self._dirty.set()
         if spec.refresh_s:
@@ -211,12 +234,12 @@ class Topic:
             self.linger.cancel()
             self.linger = None
         await self._leave_mode()
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks.clear()
         for name, _pattern, listener in self._subscriptions:
             await self.feed.unsubscribe(name, listener)
         self._subscriptions.clear()
@@ -434,7 +457,9 @@ class Topic:
     # -- reading -----------------------------------------------------------------------
 
     def _fail(self, error: ApiError) -> None:
-        """The state cannot be read: tell the streams once, then keep retrying."""
+        """The state cannot be read: tell the streams once, then keep retrying. A first
+        read that fails makes the topic ready all the same, with its state unknown: a
+        stream opened while Redis is down starts with the error, not with silence."""
         self.stats.errors += 1
         self._resnapshot = True
         if not self.unknown or type(self.error) is not type(error):
@@ -442,6 +467,8 @@ class Topic:
             self.error = error
             if self.ready.is_set():
                 self._publish(UNKNOWN)
+            else:
+                self.ready.set()
             if self.options.on_status is not None:
                 self.options.on_status()
 
