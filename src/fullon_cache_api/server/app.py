@@ -1,5 +1,5 @@
 """The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/health``, ``/ready``,
-GraphiQL and its locally served assets."""
+GraphiQL and its locally served assets, and the ``/dashboard`` page."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 from fullon_cache_api import __version__
 from fullon_cache_api.auth import missing_scopes
 from fullon_cache_api.cache import CacheReader, create_redis
+from fullon_cache_api.dashboard import dashboard_routes
 from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
 from fullon_cache_api.schema import schema as default_schema
 from fullon_cache_api.server import redact
@@ -166,4 +167,6 @@ def create_app(
     ]
     if settings.graphiql:
         routes.append(graphiql_mount(GRAPHIQL_STATIC))
+    if settings.dashboard:
+        routes.extend(dashboard_routes(settings))
     return Starlette(routes=routes, lifespan=lifespan)
