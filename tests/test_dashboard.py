@@ -12,6 +12,7 @@ Playwright is absent. A full-page screenshot and the measured transfer size are 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -102,6 +103,12 @@ def test_without_npm_nothing_is_installed(tmp_path: Path, monkeypatch: pytest.Mo
 # --------------------------------------------------------------------------- page and routes
 
 
+def _between(text: str, pattern: str) -> str:
+    found = re.search(pattern, text, re.S)
+    assert found is not None, pattern
+    return found.group(1)
+
+
 def _app(**overrides: Any) -> Any:
     return create_app(make_settings("redis://127.0.0.1:1/0", **overrides))
 
@@ -116,15 +123,11 @@ async def test_page_and_everything_it_loads_is_local(vendor_dir: Path) -> None:
         assert "default-src 'none'" in csp and "connect-src 'self'" in csp
         assert "unsafe" not in csp
         text = page.text
-        import_map = json.loads(
-            re.search(r'<script type="importmap">(.*?)</script>', text, re.S).group(1)  # type: ignore[union-attr]
-        )
+        import_map = json.loads(_between(text, r'<script type="importmap">(.*?)</script>'))
         assert set(import_map["imports"]) == set(IMPORTS)
         urls = set(URL_ATTR.findall(text)) | set(import_map["imports"].values())
         assert not re.search(r"https?://|(?<![:\w])//[\w.-]+\.\w", text)
-        config = json.loads(
-            re.search(r'id="dashboard-config"[^>]*>(.*?)</script>', text, re.S).group(1)  # type: ignore[union-attr]
-        )
+        config = json.loads(_between(text, r'id="dashboard-config"[^>]*>(.*?)</script>'))
         assert config["endpoint"] == "/graphql"
         for url in sorted(urls - {"data:,"}):
             assert url.startswith("/dashboard/"), url
@@ -138,8 +141,6 @@ async def test_page_and_everything_it_loads_is_local(vendor_dir: Path) -> None:
             integrity = import_map["integrity"].get(url)
             if integrity:  # what the page promises is what is served
                 digest = hashlib.sha384(response.content).digest()
-                import base64
-
                 assert integrity == "sha384-" + base64.b64encode(digest).decode(), url
         assert (await client.get("/dashboard/app/0000000000000000/main.js")).status_code == 404
         assert (await client.get("/dashboard/vendor/../page.py")).status_code == 404
@@ -374,11 +375,15 @@ def test_demo_dashboard_shows_a_live_market(
     demo: str, page_factory: Callable[[], tuple[Any, Recorder]]
 ) -> None:
     page, recorder = page_factory()
-    started = time.monotonic()
     page.goto(demo)
-    # A person sees a live market within 2 s (a loaded CI machine gets some slack).
-    page.wait_for_selector('[data-testid="tickers"] tbody tr [data-field="price"]', timeout=5000)
-    first_price_s = time.monotonic() - started
+    # A person sees a live market within 2 s: the first price, in the page's own clock
+    # (milliseconds since the navigation started).
+    first_price_ms = page.wait_for_function(
+        """() => document.querySelector('[data-testid="tickers"] [data-field="price"]')
+                 && performance.now()""",
+        timeout=10_000,
+    ).json_value()
+    assert first_price_ms < 2000, f"first price after {first_price_ms:.0f} ms"
     _wait_state(page, "live")
     assert "Live" in page.inner_text('[data-testid="connection"]')
 
@@ -432,7 +437,7 @@ def test_demo_dashboard_shows_a_live_market(
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
     transfer = recorder.transfer()
-    transfer["first_price_ms"] = round(first_price_s * 1000)
+    transfer["first_price_ms"] = round(first_price_ms)
     (OUTPUT / "dashboard-transfer.json").write_text(json.dumps(transfer, indent=2) + "\n")
     assert transfer["body"] + transfer["headers"] < TRANSFER_BUDGET_BYTES, transfer
 

@@ -13,8 +13,8 @@ graphql-transport-ws, with the API key (if any) in ``connection_init``, like any
   and served from memory; the digest of their contents is in the path, so they are
   immutable too and a new version is a new URL.
 
-Both gzip what they send. The page carries a Content-Security-Policy that allows
-scripts, styles and connections to this server only.
+All three are sent gzipped to browsers that accept it. The page carries a
+Content-Security-Policy that allows scripts, styles and connections to this server only.
 """
 
 from __future__ import annotations
@@ -252,12 +252,18 @@ def dashboard_routes(
     build = AppBuild.read(app_dir)
     endpoint = settings.graphql_path
     page, csp = render_dashboard(endpoint, build, prefix=prefix)
+    page_bytes = page.encode("utf-8")
+    page_gzipped = gzip.compress(page_bytes, mtime=0)
     headers = {
         "Content-Security-Policy": csp,
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
+        "Vary": "Accept-Encoding",
     }
+
+    def _gzip_accepted(request: Request) -> bool:
+        return "gzip" in request.headers.get("accept-encoding", "").lower()
 
     async def app_file(request: Request) -> Response:
         found = build.files.get(request.path_params["name"])
@@ -269,19 +275,21 @@ def dashboard_routes(
             "Vary": "Accept-Encoding",
         }
         body = found.data
-        if "gzip" in request.headers.get("accept-encoding", "").lower():
+        if _gzip_accepted(request):
             body = found.gzipped
             file_headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=found.media_type, headers=file_headers)
 
-    async def dashboard_page(_request: Request) -> Response:
+    async def dashboard_page(request: Request) -> Response:
         if not assets_available(vendor):
             return HTMLResponse(
                 render_missing_assets(),
                 status_code=503,
                 headers={"Cache-Control": "no-cache", "Retry-After": "60"},
             )
-        return HTMLResponse(page, headers=headers)
+        if _gzip_accepted(request):
+            return HTMLResponse(page_gzipped, headers={**headers, "Content-Encoding": "gzip"})
+        return HTMLResponse(page_bytes, headers=headers)
 
     return [
         Route(prefix, dashboard_page, methods=["GET"], name="dashboard"),

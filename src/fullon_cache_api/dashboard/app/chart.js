@@ -1,22 +1,11 @@
-// The candlestick chart: TradingView's lightweight-charts, fed from the ohlcv subscription.
+// The candlestick chart: TradingView's lightweight-charts, fed from the ohlcv subscription
+// (bars as panels.js's toBar makes them: time in UTC seconds, open, high, low, close, volume).
 
 import { CandlestickSeries, ColorType, HistogramSeries, createChart } from "lightweight-charts";
 import { priceDigits } from "./format.js";
 
 const UP = "#26a69a";
 const DOWN = "#ef5350";
-
-/** A bar of the ohlcv subscription as lightweight-charts wants it (time in UTC seconds). */
-export function toBar(bar) {
-  return {
-    time: Math.floor(Date.parse(bar.timestamp) / 1000),
-    open: bar.open,
-    high: bar.high,
-    low: bar.low,
-    close: bar.close,
-    volume: bar.volume,
-  };
-}
 
 function complete(bar) {
   return [bar.open, bar.high, bar.low, bar.close].every(

@@ -22,6 +22,15 @@ const RESTART_MS = 2000;
 /** Delay before re-subscribing after a subscription error (doubling, bounded). */
 const RESUBSCRIBE_MS = 1000;
 const RESUBSCRIBE_MAX_MS = 15000;
+/** Errors that the same operation would get again: not retried. */
+const FINAL_CODES = new Set([
+  "FORBIDDEN",
+  "INVALID_ARGUMENT",
+  "BAD_REQUEST",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "QUERY_TOO_COMPLEX",
+]);
 
 // --------------------------------------------------------------------------- batching
 
@@ -181,7 +190,7 @@ export class Connection {
     this.key = null;
     this.generation = 0;
     this.status = new Latest({ state: "connecting", since: null, reason: null });
-    this.connected = new Latest(0); // bumps on every connection_ack
+    this.onConnected = null; // called on every connection_ack
     this.lastMessageAt = 0;
     this.lastLiveAt = 0;
     this.watchdog = setInterval(() => this.checkSilence(), 1000);
@@ -227,7 +236,7 @@ export class Connection {
           this.lastMessageAt = Date.now();
           this.lastLiveAt = Date.now();
           this.setStatus("live");
-          this.connected.set(this.connected.value + 1);
+          if (this.onConnected) this.onConnected();
         },
         message: () => {
           if (!mine()) return;
@@ -279,8 +288,9 @@ export class Connection {
 
   /**
    * Subscribe (or query) `query` with `variables`. `handlers.next(data, errors)` gets every
-   * result; `handlers.error(errors)` a failed operation (then, unless it is FORBIDDEN, the
-   * operation is retried with back-off). Returns a function that ends it.
+   * result; `handlers.error(errors)` a failed operation (then, unless the error would come
+   * again, e.g. FORBIDDEN, the operation is retried with back-off). Returns a function that
+   * ends it.
    */
   subscribe(query, variables, handlers) {
     const sub = { query, variables, handlers, dispose: null, timer: null, delay: RESUBSCRIBE_MS };
@@ -311,7 +321,7 @@ export class Connection {
           const errors = graphqlErrors(error);
           if (!errors) return; // the connection failed: the status shows it
           if (sub.handlers.error) sub.handlers.error(errors);
-          if (errors.some((e) => errorCode(e) === "FORBIDDEN")) return;
+          if (errors.some((e) => FINAL_CODES.has(errorCode(e)))) return;
           // SLOW_CONSUMER, CACHE_UNAVAILABLE, ...: subscribe again for a fresh snapshot.
           sub.timer = setTimeout(() => {
             if (this.subscriptions.has(sub) && this.client) this.attach(sub);

@@ -19,6 +19,7 @@ import {
   TradesPanel,
   chooseSeries,
   html,
+  loadChart,
   useSource,
 } from "./panels.js";
 
@@ -159,7 +160,7 @@ async function loadBoot() {
   bootTimer = setTimeout(loadBoot, problems.length ? 5000 : 60000);
 }
 
-connection.connected.listen(() => loadBoot());
+connection.onConnected = () => loadBoot();
 
 // A refused (or revoked) key is forgotten: a reload asks again.
 connection.status.listen(() => {
@@ -304,3 +305,4 @@ const root = document.getElementById("app");
 root.textContent = "";
 render(html`<${App} />`, root);
 connection.start(storedKey());
+loadChart();

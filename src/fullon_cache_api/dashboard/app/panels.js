@@ -2,9 +2,8 @@
 // into a Source (live.js) and rendered at most once per animation frame.
 
 import { h } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import htm from "htm";
-import { CandleChart, toBar } from "./chart.js";
 import * as fmt from "./format.js";
 import { Keyed, Latest, clock, errorCode } from "./live.js";
 
@@ -77,8 +76,14 @@ function errorText(errors) {
  */
 function useLive(connection, document, variables, make, apply) {
   const key = variables ? JSON.stringify(variables) : "";
-  const source = useMemo(make, [key]);
-  useEffect(() => {
+  const source = useMemo(() => {
+    const made = make();
+    made.received = !variables; // nothing to wait for: show the "empty" note
+    return made;
+  }, [key]);
+  // A layout effect: the subscription goes out in the same task as the render, not a
+  // frame later.
+  useLayoutEffect(() => {
     if (!variables) return undefined;
     return connection.subscribe(document, variables, {
       next: (data, errors) => {
@@ -232,6 +237,27 @@ export function chooseSeries(series, symbol, tf) {
   return list.find((s) => s.timeframe === tf) || list[0] || null;
 }
 
+/** A bar of the ohlcv subscription as lightweight-charts wants it (time in UTC seconds). */
+function toBar(bar) {
+  return {
+    time: Math.floor(Date.parse(bar.timestamp) / 1000),
+    open: bar.open,
+    high: bar.high,
+    low: bar.low,
+    close: bar.close,
+    volume: bar.volume,
+  };
+}
+
+// The chart library is the largest module by far. It is imported after the socket is
+// opened (main.js), so it is evaluated while the connection and the first query are on
+// the wire, rather than before them.
+let chartModule = null;
+export function loadChart() {
+  if (!chartModule) chartModule = import("./chart.js");
+  return chartModule;
+}
+
 function makeBars() {
   const source = new Keyed((bar) => bar.timestamp, { limit: 2000 });
   source.pending = [];
@@ -267,15 +293,22 @@ export function ChartPanel({ connection, boot, selection, choose }) {
   const box = useRef(null);
   const chart = useRef(null);
   const [hover, setHover] = useState(null);
+  const [chartReady, setChartReady] = useState(false);
 
   useEffect(() => {
-    if (!box.current) return undefined;
-    const made = new CandleChart(box.current);
-    made.onCrosshair((bar) => setHover(bar));
-    chart.current = made;
+    let made = null;
+    let gone = false;
+    loadChart().then(({ CandleChart }) => {
+      if (gone || !box.current) return;
+      made = new CandleChart(box.current);
+      made.onCrosshair((bar) => setHover(bar));
+      chart.current = made;
+      setChartReady(true);
+    });
     return () => {
+      gone = true;
       chart.current = null;
-      made.dispose();
+      if (made) made.dispose();
     };
   }, []);
 
@@ -305,7 +338,7 @@ export function ChartPanel({ connection, boot, selection, choose }) {
     source.full = true;
     draw();
     return source.listen(draw);
-  }, [source]);
+  }, [source, chartReady]);
 
   const options = (boot.ohlcvSeries || [])
     .slice()
