@@ -209,11 +209,35 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float) -> dict[s
     return {"load": load, "samples": samples, "warmup_s": warmup_s, "state": state}
 
 
+def _median_sample(group: list[Sample]) -> Sample:
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        half = len(ordered) // 2
+        return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+    return Sample(
+        elapsed_s=median([s.elapsed_s for s in group]),
+        heap_bytes=median([s.heap_bytes for s in group]),
+        nodes=median([s.nodes for s in group]),
+        listeners=median([s.listeners for s in group]),
+        busy=median([s.busy for s in group]),
+        max_frame_gap_ms=median([s.max_frame_gap_ms for s in group]),
+        long_tasks=sum(s.long_tasks for s in group),
+        ws_frames=sum(s.ws_frames for s in group),
+    )
+
+
 def report(result: dict[str, Any], minutes: float, rate: float, sample_s: float) -> str:
     samples: list[Sample] = result["samples"]
     warm = [s for s in samples if s.elapsed_s >= result["warmup_s"]] or samples
-    first, last = warm[0], warm[-1]
-    middle = min(warm, key=lambda s: abs(s.elapsed_s - (first.elapsed_s + last.elapsed_s) / 2))
+    # Each point is the median of 4 samples (one sample's heap depends on what the GC and
+    # the JIT happened to be doing): the first 4 after warm-up, 4 around the middle, the
+    # last 4.
+    window = min(4, max(1, len(warm) // 3))
+    mid = max(0, len(warm) // 2 - window // 2)
+    first = _median_sample(warm[:window])
+    middle = _median_sample(warm[mid : mid + window])
+    last = _median_sample(warm[-window:])
     load = result["load"]
     total = load["body"] + load["headers"]
     frames_per_s = sum(s.ws_frames for s in samples) / max(1e-9, samples[-1].elapsed_s)
@@ -276,8 +300,9 @@ dashboard URL open in headless Chromium for {minutes:g} minutes, 1440x900. Every
 {sample_s:g} s: the JS heap after a forced GC, DOM nodes and listeners (CDP
 `Performance.getMetrics`), the main thread's busy share (`TaskDuration` per second), the
 longest gap between animation frames and long tasks (> 50 ms), and the WebSocket frames
-received ({frames_per_s:.1f}/s on average). The baseline is the first sample after
-{result["warmup_s"]:g} s of warm-up, in the same run. The busy share includes the probe's
+received ({frames_per_s:.1f}/s on average). The baseline is the median of the first 4
+samples after {result["warmup_s"]:g} s of warm-up, in the same run; "middle" and "end" are
+the medians of 4 samples around the middle and at the end. The busy share includes the probe's
 own animation-frame loop, which makes Chromium render every frame.
 
 **First load:** {load["requests"]} requests, **{total / 1024:.1f} KiB transferred**

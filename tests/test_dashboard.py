@@ -359,8 +359,9 @@ def _wait_http(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, vendor_dir: Path) -> Iterator[str]:
-    """``fullon-cache-api demo`` on a free port; the dashboard URL its banner prints."""
+def demo(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
+    """``fullon-cache-api demo`` on a free port; the dashboard URL its banner prints (only
+    started when there is a browser to open it)."""
     cwd = tmp_path_factory.mktemp("demo")
     process = _spawn(["demo", "--port", str(_free_port())], _env(), cwd)
     try:
@@ -471,8 +472,9 @@ def test_choices_live_in_the_url(
 
 
 @pytest.fixture(scope="module")
-def market() -> Iterator[str]:
-    """A private Redis with the demo scenario, kept moving by a LiveMarket (its own thread)."""
+def market(browser: Any) -> Iterator[str]:
+    """A private Redis with the demo scenario, kept moving by a LiveMarket (its own thread);
+    only started when there is a browser to open its pages."""
     server = EmbeddedRedis()
     server.start()
     url = f"{server.url.rsplit('/', 1)[0]}/0"
