@@ -170,6 +170,14 @@ async def test_missing_assets_page_says_how_to_install(tmp_path: Path) -> None:
     assert "npm" in page.text
     assert not re.search(r"<script|https?://", page.text)
 
+    # A package installed without its own modules says so too, rather than failing to start.
+    broken = Starlette(routes=dashboard_routes(settings, app_dir=tmp_path / "no-app"))
+    transport = httpx.ASGITransport(broken)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        page = await client.get("/dashboard")
+    assert page.status_code == 503
+    assert "reinstall" in page.text
+
 
 def test_app_build_is_read_once(tmp_path: Path) -> None:
     for name in ("main.js", "dashboard.css", "notes.txt"):

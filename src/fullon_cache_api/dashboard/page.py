@@ -94,7 +94,8 @@ class AppBuild:
         whole = hashlib.sha256()
         integrity: dict[str, str] = {}
         files: dict[str, AppFile] = {}
-        for path in sorted(directory.iterdir()):
+        paths = sorted(directory.iterdir()) if directory.is_dir() else []
+        for path in paths:
             media_type = _MEDIA_TYPES.get(path.suffix)
             if media_type is None or not path.is_file() or path.name.startswith("."):
                 continue
@@ -204,7 +205,8 @@ Lightweight Charts) from this server, so it needs no internet access. They are f
 the npm registry at install time, and npm was unavailable then.</p>
 <p>On the server, with npm installed, run:</p>
 <pre>{html.escape(INSTALL_HINT)}</pre>
-<p>(<code>make install</code> runs it too.) Then reload this page; no restart is needed.</p>
+<p>(<code>make install</code> runs it too.) Then reload this page; no restart is needed.
+If this page stays, the package was installed without its data files: reinstall it.</p>
 </main>
 </body>
 </html>
@@ -250,8 +252,9 @@ def dashboard_routes(
     prefix = prefix.rstrip("/")
     vendor = STATIC_DIR if vendor_dir is None else vendor_dir
     build = AppBuild.read(app_dir)
+    complete = ENTRY_MODULE in build.files and STYLESHEET in build.files
     endpoint = settings.graphql_path
-    page, csp = render_dashboard(endpoint, build, prefix=prefix)
+    page, csp = render_dashboard(endpoint, build, prefix=prefix) if complete else ("", "")
     page_bytes = page.encode("utf-8")
     page_gzipped = gzip.compress(page_bytes, mtime=0)
     headers = {
@@ -281,7 +284,7 @@ def dashboard_routes(
         return Response(body, media_type=found.media_type, headers=file_headers)
 
     async def dashboard_page(request: Request) -> Response:
-        if not assets_available(vendor):
+        if not complete or not assets_available(vendor):
             return HTMLResponse(
                 render_missing_assets(),
                 status_code=503,
