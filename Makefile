@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv install test demo lint schema bench clean
+.PHONY: venv install test chaos demo lint schema generate bench clean
 
 venv: $(BIN)/python
 
@@ -27,21 +27,31 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The fault suite (also part of `make test`), with each test's measured figures.
+chaos: install
+	$(BIN)/pytest -m chaos -rP $(PYTEST_ARGS)
+
 demo: install
 	$(BIN)/fullon-cache-api demo $(DEMO_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
 schema: install
 	$(BIN)/fullon-cache-api export-schema --output schema.graphql
 
+# schema.graphql, the client's models/documents/methods and the README's field tables, from
+# the code (scripts/generate.py); a test fails when a committed file is out of date.
+generate: install
+	$(BIN)/python scripts/generate.py
+
 bench: install
 	$(BIN)/python bench/query_rtt.py
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/http_compression.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -52,8 +52,9 @@ BENCHMARKS_INTRO = """\
 
 Measured by the scripts in `bench/`. Each section below is rewritten by its own script and
 records the machine, the library versions and the date of the run. Each benchmark starts its
-own private `redis-server` and runs every server under test in its own uvicorn subprocess on
-`127.0.0.1`, driven by one client process.
+own private `redis-server` and runs every server under test in its own subprocess on
+`127.0.0.1` (uvicorn for the Python servers, `node` for the Node.js reference peer in
+`bench/peers/node/`, which runs when `node` is installed), driven by one client process.
 
 Run them all with `make bench`, or one at a time:
 
@@ -464,9 +465,17 @@ class RawHTTPClient:
         if not head.startswith(b"HTTP/1.1 200"):
             raise ProtocolError(f"unexpected response: {head[:200]!r}")
         match = re.search(rb"(?im)^content-length:\s*(\d+)\r$", head)
-        if match is None:
-            raise ProtocolError("response without Content-Length")
-        return await self.reader.readexactly(int(match.group(1)))
+        if match is not None:
+            return await self.reader.readexactly(int(match.group(1)))
+        if re.search(rb"(?im)^transfer-encoding:\s*chunked\r$", head) is None:
+            raise ProtocolError("response with neither Content-Length nor chunked encoding")
+        body = b""  # Node's http module answers chunked when the length was not set
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")  # no trailers are expected
+                return body
+            body += (await self.reader.readexactly(size + 2))[:-2]
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -31,13 +31,26 @@ Targets:
 * ``product`` — :func:`fullon_cache_api.server.app.create_app`.
 * ``naive`` — :mod:`bench.naive_subscription`: ``strawberry.asgi.GraphQL``, one Redis pub/sub
   connection and one execution per subscriber.
+* ``node`` and ``node-cache`` — the Node.js reference peer (:mod:`bench.node_peer`,
+  ``bench/peers/node/``: graphql-ws + graphql-redis-subscriptions, one execution per
+  subscriber and event), plain and with a document cache; left out, with the reason printed,
+  when ``node`` is missing or its ``npm ci`` fails.
 
 Also measured: server memory per idle subscription (``VmRSS`` before and after opening
-``--memory-subs`` subscriptions on a ticker that is not publishing, on a fresh server).
+``--memory-subs`` subscriptions on a fresh server), all on one ticker that is not publishing
+(one document), and each on a ticker of its own (distinct topics, one query text each; at
+most ``--memory-topic-subs`` subscriptions).
+
+Goals (issue 14): delivered/s at 1,000 subscribers ≥ 0.95x the floor's at 100 and at 1,000
+pub/s; p50 at 100 subscribers x 10 pub/s ≤ 1.1x the floor's; p99.9 < 20 ms at 10,000
+deliveries/s (100 subscribers x 100 pub/s); memory per idle subscription ≤ 4 KB with one
+document and ≤ 12 KB with distinct topics. Every figure is also given as a ratio to the
+Node peer with a document cache.
 
 Run ``.venv/bin/python bench/fanout.py`` (rewrites its section of BENCHMARKS.md) or add
 ``--quick`` for a short run that only prints; ``--profile product`` profiles the product's
-server process under fan-out load (py-spy) instead of benchmarking.
+server process under fan-out load (py-spy; ``--profile node-cache`` uses V8's
+``--cpu-prof``) instead of benchmarking.
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import node_peer
 from bench._common import (
     REPO_ROOT,
     TRANSPORT_WS,
@@ -88,12 +102,19 @@ QUERY = f'subscription {{ ticker(exchange: "{EXCHANGE}", symbol: "{SYMBOL}") {SE
 IDLE_QUERY = (
     f'subscription {{ ticker(exchange: "{EXCHANGE}", symbol: "{IDLE_SYMBOL}") {SELECTION} }}'
 )
+# The distinct-topics memory step: subscription n (from 0) is on ticker TOPIC_SYMBOL(n), each
+# seeded and never published to; "{n}" is replaced by the client workers.
+TOPIC_SYMBOL = "T{n}/USDT"
+TOPIC_QUERY = (
+    f'subscription {{ ticker(exchange: "{EXCHANGE}", symbol: "{TOPIC_SYMBOL}") {SELECTION} }}'
+)
 SCALE = 1_000_000  # price = step * SCALE + sequence number within the step
 
 TARGETS: dict[str, str] = {
     "floor": "bench.floor_fanout_server:create_app",
     "product": "bench.fanout:product_app",
     "naive": "bench.naive_subscription:create_app",
+    **node_peer.TARGETS,
 }
 DESCRIPTIONS = {
     "floor": "hand-written graphql-transport-ws server, one shared Redis pub/sub "
@@ -105,15 +126,27 @@ DESCRIPTIONS = {
     "naive": "`strawberry.asgi.GraphQL` with an async-generator subscription that opens its "
     "own Redis pub/sub per subscriber and yields every decoded tick "
     "(`bench/naive_subscription.py`)",
+    "node": "Node.js peer, plain: graphql-ws (`useServer` over `ws`) + graphql-js, "
+    "`RedisPubSub` from graphql-redis-subscriptions (one ioredis subscriber connection, one "
+    "SUBSCRIBE per channel shared by its subscribers, the message JSON-parsed once), an async "
+    "generator per subscription (snapshot, then every update), graphql-js executes the "
+    "selection once per subscriber and event, every event queued for every subscriber "
+    "(`bench/peers/node/`)",
+    "node-cache": "the Node.js peer (as `node`) with a document cache: parsed and validated "
+    "documents kept by query text, returned as ExecutionArgs from `onSubscribe` "
+    "(`bench/peers/node/`)",
 }
 
-# Goals (from the issue).
-GOAL_THROUGHPUT_SUBS = 100
-GOAL_THROUGHPUT_P99_MS = 50.0
-GOAL_THROUGHPUT_RATIO = 0.5
-GOAL_P50_RATIO = 1.5
+# Goals (issue 14).
+GOAL_DELIVERED_SUBS = 1000
+GOAL_DELIVERED_RATES = (100, 1000)
+GOAL_DELIVERED_RATIO = 0.95  # x the floor's delivered/s
+GOAL_P50_CELL = (100, 10)  # subscribers, pub/s
+GOAL_P50_RATIO = 1.1  # x the floor's p50
+GOAL_P999_CELL = (100, 100)
 GOAL_P999_MS = 20.0
-GOAL_MEMORY_KB = 20.0
+GOAL_MEMORY_KB = {"one document": 4.0, "distinct topics": 12.0}
+MEMORY_KINDS = {"one document": IDLE_QUERY, "distinct topics": TOPIC_QUERY}
 # A target whose p99 passes this at some rate is not measured at higher rates (same level).
 OVERLOADED_P99_MS = 1000.0
 
@@ -127,14 +160,20 @@ NOTES = [
     "* At the highest rates the targets are CPU-bound (server CPU near 100% of a core): "
     "delivered/s is then the target's capacity on this machine and delivered / offered "
     "falls, because the product and the floor keep only the newest tick for a subscriber "
-    "that is behind; the naive server queues every tick and falls behind instead.",
+    "that is behind; the naive server and the Node peer (graphql-redis-subscriptions "
+    "queues every event for every subscriber) queue every tick and fall behind instead.",
     "* Server CPU per delivery at low rates (1 subscriber, 10 to 100 pub/s) is mostly the cost "
     "of waking up for each event and of the server's timers, not of the delivery itself; "
     "latencies at low rates are also higher than at moderate ones (idle CPUs wake up "
     "slowly on a VM).",
     "* Latency is measured at the client's `recv()`, so it includes the client library's "
     "work (frame parsing, and inflating with compression on); the same clients measure "
-    "every target.",
+    "every target. The Node peer declines compression (`ws`'s default), so its clients "
+    "inflate nothing.",
+    "* Memory: `VmRSS` of a Node process includes garbage V8 has not collected yet (it "
+    "collects when it needs room, not when a subscription is opened), so the peer's figure "
+    "is what the process holds, which can be more than what its subscriptions need; "
+    "CPython frees most garbage at once.",
 ]
 
 
@@ -273,7 +312,14 @@ async def _read_loop(ws: Any, base: int, state: TargetSubs) -> None:
 
 
 async def _open_connection(
-    url: str, compression: str | None, ids: int, base: int, state: TargetSubs, query: str
+    url: str,
+    compression: str | None,
+    ids: int,
+    base: int,
+    state: TargetSubs,
+    query: str,
+    offset: int = 0,
+    open_timeout: float = 20.0,
 ) -> None:
     from websockets.asyncio.client import connect
 
@@ -284,16 +330,18 @@ async def _open_connection(
         ping_interval=None,
         max_size=None,
         max_queue=1024,
-        open_timeout=20,
+        open_timeout=open_timeout,
     )
     state.conns.append(ws)
     await ws.send('{"type":"connection_init"}')
-    ack = orjson.loads(await asyncio.wait_for(ws.recv(), 20))
+    ack = orjson.loads(await asyncio.wait_for(ws.recv(), open_timeout))
     if ack.get("type") != "connection_ack":
         raise RuntimeError(f"expected connection_ack, got {ack!r}")
     state.readers.append(asyncio.create_task(_read_loop(ws, base, state)))
     payload = {"query": query}
     for number in range(1, ids + 1):
+        if "{n}" in query:  # a topic per subscription: n counts the target's subscriptions
+            payload = {"query": query.replace("{n}", str(offset + base + number - 1))}
         await ws.send(
             orjson.dumps({"id": str(number), "type": "subscribe", "payload": payload}).decode()
         )
@@ -316,7 +364,16 @@ async def _cmd_open(cmd: dict[str, Any], targets: dict[str, TargetSubs]) -> dict
     for first in range(0, len(pairs), batch):
         await asyncio.gather(
             *(
-                _open_connection(cmd["url"], compression, size, base, state, cmd["query"])
+                _open_connection(
+                    cmd["url"],
+                    compression,
+                    size,
+                    base,
+                    state,
+                    cmd["query"],
+                    cmd.get("offset", 0),
+                    cmd["timeout"],
+                )
                 for size, base in pairs[first : first + batch]
             )
         )
@@ -547,6 +604,7 @@ class Cell:
 @dataclass
 class MemoryResult:
     target: str
+    kind: str  # a key of MEMORY_KINDS
     subs: int
     conns: int
     rss_before: int
@@ -604,6 +662,17 @@ class Bench:
             writer = self.writers[name] = CacheWriter(client)
             await writer.set_ticker(tick(SYMBOL, 1.0, 1748851200.125))
             await writer.set_ticker(tick(IDLE_SYMBOL, 1.0, 1748851200.125))
+            if name in self.args.memory_targets and "distinct topics" in self.args.memory_kinds:
+                topics = self.memory_subs(name, "distinct topics")
+                for first in range(0, topics, 50):  # the pool holds 100 connections
+                    await asyncio.gather(
+                        *(
+                            writer.set_ticker(
+                                tick(TOPIC_SYMBOL.replace("{n}", str(n)), 1.0, 1748851200.125)
+                            )
+                            for n in range(first, min(first + 50, topics))
+                        )
+                    )
         for worker in self.workers:
             await worker.start()
 
@@ -621,8 +690,20 @@ class Bench:
             with contextlib.suppress(Exception):
                 server.stop()
 
-    def start_server(self, name: str) -> ServerProcess:
-        server = ServerProcess(name, TARGETS[name], self.redis[name].url, ws=self.args.ws)
+    def memory_subs(self, name: str, kind: str) -> int:
+        args = self.args
+        subs: int = args.naive_memory_subs if name == "naive" else args.memory_subs
+        if kind == "distinct topics":
+            subs = min(subs, args.memory_topic_subs)
+        return subs
+
+    def start_server(self, name: str, cpu_prof_dir: Path | None = None) -> ServerProcess:
+        spec, url = TARGETS[name], self.redis[name].url
+        server: ServerProcess
+        if cpu_prof_dir is not None:
+            server = node_peer.NodePeerProcess(name, spec, url, cpu_prof_dir=cpu_prof_dir)
+        else:
+            server = node_peer.server_process(name, spec, url, ws=self.args.ws)
         server.start()
         self.servers[name] = server
         return server
@@ -659,6 +740,7 @@ class Bench:
         self.holders[name] = [
             worker for worker, sizes in zip(self.workers, plan, strict=True) if sizes
         ]
+        offsets = list(itertools.accumulate([0, *(sum(sizes) for sizes in plan[:-1])]))
         calls = [
             worker.call(
                 {
@@ -667,12 +749,13 @@ class Bench:
                     "url": server.ws_url,
                     "conns": sizes,
                     "query": query,
+                    "offset": offset,
                     "compression": compression,
                     "timeout": self.args.open_timeout,
                 },
                 limit=self.args.open_timeout + 60,
             )
-            for worker, sizes in zip(self.workers, plan, strict=True)
+            for worker, sizes, offset in zip(self.workers, plan, offsets, strict=True)
             if sizes
         ]
         replies = await asyncio.gather(*calls)
@@ -885,36 +968,39 @@ class Bench:
     async def memory_phase(self) -> None:
         args = self.args
         for name in args.memory_targets:
-            subs = args.naive_memory_subs if name == "naive" else args.memory_subs
-            per_conn = min(args.memory_per_conn, subs)
-            server = self.start_server(name)
-            try:
-                # Warm up (imports, caches, the topic) with one subscription, then measure.
-                await self.open(name, 1, 1, IDLE_QUERY)
-                await self.close_subs(name)
-                await asyncio.sleep(1.0)
-                before = server.rss_bytes() or 0
-                summary = await self.open(name, subs, per_conn, IDLE_QUERY)
-                await asyncio.sleep(1.0)
-                after = server.rss_bytes() or 0
-                result = MemoryResult(
-                    name,
-                    subs,
-                    summary["conns"],
-                    before,
-                    after,
-                    summary["seconds"],
-                    summary["failed"],
-                )
-                self.run.memory.append(result)
-                log(
-                    f"memory {name}: {subs} idle subscriptions on {summary['conns']} "
-                    f"connections: {result.per_sub_kb:.2f} KB each "
-                    f"(RSS {before / 2**20:.1f} → {after / 2**20:.1f} MiB)"
-                )
-                await self.close_subs(name)
-            finally:
-                self.stop_server(name)
+            for kind in args.memory_kinds:
+                subs = self.memory_subs(name, kind)
+                per_conn = min(args.memory_per_conn, subs)
+                query = MEMORY_KINDS[kind]
+                server = self.start_server(name)
+                try:
+                    # Warm up (imports, caches, the topic) with one subscription, then measure.
+                    await self.open(name, 1, 1, IDLE_QUERY)
+                    await self.close_subs(name)
+                    await asyncio.sleep(1.0)
+                    before = server.rss_bytes() or 0
+                    summary = await self.open(name, subs, per_conn, query)
+                    await asyncio.sleep(1.0)
+                    after = server.rss_bytes() or 0
+                    result = MemoryResult(
+                        name,
+                        kind,
+                        subs,
+                        summary["conns"],
+                        before,
+                        after,
+                        summary["seconds"],
+                        summary["failed"],
+                    )
+                    self.run.memory.append(result)
+                    log(
+                        f"memory {name} ({kind}): {subs} idle subscriptions on "
+                        f"{summary['conns']} connections: {result.per_sub_kb:.2f} KB each "
+                        f"(RSS {before / 2**20:.1f} → {after / 2**20:.1f} MiB)"
+                    )
+                    await self.close_subs(name)
+                finally:
+                    self.stop_server(name)
 
     async def load_phase(
         self,
@@ -1008,24 +1094,34 @@ def log(text: str) -> None:
 async def run_profile(bench: Bench, out: Path) -> None:
     args = bench.args
     name = args.profile
+    node = node_peer.is_node_spec(TARGETS[name])
     await bench.start([name])
-    server = bench.start_server(name)
+    # The Node peer: V8's sampler over the process's whole life (set-up included).
+    prof_dir = out.parent / f"{out.name}.d" if node else None
+    server = bench.start_server(name, cpu_prof_dir=prof_dir)
     subs = args.profile_subs
     summary = await bench.open(name, subs, min(args.per_conn, subs), QUERY)
     log(f"{name}: {subs} subscriptions on {summary['conns']} connections")
     await bench.step_once(name, subs, 50, 1.0)
     assert server.pid is not None
-    spy = PySpy(server.pid, out)
+    spy = None if node else PySpy(server.pid, out)
     try:
         cell = await bench.step_once(name, subs, args.profile_rate, args.profile_seconds)
     finally:
-        spy.stop()
+        if spy is not None:
+            spy.stop()
     log(
         f"{cell.delivered_per_s:.0f} deliveries/s, p50 {cell.latency_ms(0.5):.2f} ms, "
         f"p99 {cell.latency_ms(0.99):.2f} ms, server CPU {cell.cpu_us_per_delivery:.1f} "
         f"µs/delivery ({100 * cell.server_cpu_share:.0f}% of a core)"
     )
     await bench.close_subs(name)
+    if prof_dir is not None:
+        bench.stop_server(name)
+        profiles = sorted(prof_dir.glob("*.cpuprofile"))
+        if not profiles:
+            raise RuntimeError(f"node wrote no .cpuprofile into {prof_dir}")
+        profiles[-1].replace(out)
 
 
 # =========================================================================== #
@@ -1037,22 +1133,37 @@ def fmt(value: float, digits: int = 2) -> str:
     return "—" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def ratio_text(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    return f"{value:.2f}x" if value >= 0.01 else f"{value:.1g}x"
+
+
+def ratios_to(cell: Cell, base: Cell | None) -> tuple[str, str]:
+    """(delivered/s ratio, p50 ratio) of ``cell`` to ``base`` as table text."""
+    if base is None or not base.deliveries or not cell.deliveries:
+        return "—", "—"
+    return (
+        ratio_text(cell.delivered_per_s / base.delivered_per_s),
+        ratio_text(cell.latency_ms(0.5) / base.latency_ms(0.5)),
+    )
+
+
 def level_table(run: Run, targets: Sequence[str], rates: Sequence[int], subs: int) -> str:
     rows = []
     for rate in rates:
         floor = run.cells.get(("floor", subs, rate))
+        peer = run.cells.get((node_peer.REFERENCE, subs, rate))
         for name in targets:
             cell = run.cells.get((name, subs, rate))
             if cell is None:
                 skipped = run.skipped.get((name, subs))
                 note = f"skipped (overloaded at {skipped}/s)" if skipped is not None else "—"
-                rows.append([f"{rate}", name, note, *([""] * 9)])
+                rows.append([f"{rate}", name, note, *([""] * 11)])
                 continue
             offered = cell.published * subs
-            delivered_ratio = p50_ratio = "—"
-            if floor is not None and floor.deliveries and cell.deliveries:
-                delivered_ratio = f"{cell.delivered_per_s / floor.delivered_per_s:.2f}x"
-                p50_ratio = f"{cell.latency_ms(0.5) / floor.latency_ms(0.5):.2f}x"
+            delivered_ratio, p50_ratio = ratios_to(cell, floor)
+            delivered_peer, p50_peer = ratios_to(cell, peer)
             delivered = f"{cell.delivered_per_s:.0f}"
             if cell.saturated:
                 delivered += f" ⚠ {cell.missing} not drained"
@@ -1064,10 +1175,12 @@ def level_table(run: Run, targets: Sequence[str], rates: Sequence[int], subs: in
                     delivered,
                     f"{100 * cell.deliveries / offered:.0f}%" if offered else "—",
                     delivered_ratio,
+                    delivered_peer,
                     fmt(cell.latency_ms(0.5)),
                     fmt(cell.latency_ms(0.99)),
                     fmt(cell.latency_ms(0.999)),
                     p50_ratio,
+                    p50_peer,
                     fmt(cell.cpu_us_per_delivery, 1),
                     f"{100 * cell.server_cpu_share:.0f}%",
                 ]
@@ -1079,27 +1192,16 @@ def level_table(run: Run, targets: Sequence[str], rates: Sequence[int], subs: in
         "delivered/s",
         "delivered / offered",
         "delivered ÷ floor",
+        f"delivered ÷ {node_peer.REFERENCE}",
         "p50 ms",
         "p99 ms",
         "p99.9 ms",
         "p50 ÷ floor",
+        f"p50 ÷ {node_peer.REFERENCE}",
         "server CPU µs/delivery",
         "server CPU",
     ]
     return markdown_table(headers, rows)
-
-
-def best_rate_under(run: Run, target: str, subs: int, p99_ms: float) -> Cell | None:
-    """The step with the most deliveries/s whose p99 stays under ``p99_ms``."""
-    best: Cell | None = None
-    for (name, level, _rate), cell in run.cells.items():
-        if name != target or level != subs or cell.saturated or not cell.deliveries:
-            continue
-        if cell.latency_ms(0.99) < p99_ms and (
-            best is None or cell.delivered_per_s > best.delivered_per_s
-        ):
-            best = cell
-    return best
 
 
 def per_round(values: Sequence[float]) -> str:
@@ -1110,99 +1212,178 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def goals(run: Run) -> list[str]:
+def peer_text(value: float, peer_value: float | None, unit: str = "x") -> str:
+    """``; x.xx the Node peer's`` for a goal line, or nothing without the peer."""
+    if peer_value is None or math.isnan(peer_value) or not peer_value:
+        return ""
+    return f"; **{value / peer_value:.2f}{unit}** the Node peer's ({node_peer.REFERENCE})"
+
+
+def goals(run: Run, peer_note: str) -> list[str]:
     lines: list[str] = []
+    product = "product"
+    cells = run.cells
 
-    # 1. Throughput at 100 subscribers with p99 < 50 ms, vs the floor.
-    product = best_rate_under(run, "product", GOAL_THROUGHPUT_SUBS, GOAL_THROUGHPUT_P99_MS)
-    floor = best_rate_under(run, "floor", GOAL_THROUGHPUT_SUBS, GOAL_THROUGHPUT_P99_MS)
-    if product is not None and floor is not None:
-        ratio = product.delivered_per_s / floor.delivered_per_s
-        lines.append(
-            f"* At {GOAL_THROUGHPUT_SUBS} subscribers, deliveries/s with p99 < "
-            f"{GOAL_THROUGHPUT_P99_MS:.0f} ms ≥ {GOAL_THROUGHPUT_RATIO}x the floor's — "
-            f"{verdict(ratio >= GOAL_THROUGHPUT_RATIO)}: **{ratio:.2f}x** (product "
-            f"{product.delivered_per_s:.0f}/s at {product.rate} pub/s, p99 "
-            f"{product.latency_ms(0.99):.1f} ms; floor {floor.delivered_per_s:.0f}/s at "
-            f"{floor.rate} pub/s, p99 {floor.latency_ms(0.99):.1f} ms; the best step of each "
-            "whose pooled p99 is under the limit)."
+    def cell_of(name: str, subs: int, rate: int) -> Cell | None:
+        found = cells.get((name, subs, rate))
+        return found if found is not None and found.deliveries else None
+
+    def peer_missing(subs: int) -> str:
+        """Why the reference peer has no figure at this level (empty if it was not run)."""
+        skipped = run.skipped.get((node_peer.REFERENCE, subs))
+        if skipped is None:
+            return ""
+        return f"; the Node peer was overloaded at {skipped} pub/s and not measured above it"
+
+    # 1. Delivered/s at 1,000 subscribers, 100 and 1,000 pub/s, vs the floor.
+    for rate in GOAL_DELIVERED_RATES:
+        mine = cell_of(product, GOAL_DELIVERED_SUBS, rate)
+        floor = cell_of("floor", GOAL_DELIVERED_SUBS, rate)
+        peer = cell_of(node_peer.REFERENCE, GOAL_DELIVERED_SUBS, rate)
+        head = (
+            f"* Delivered/s at {GOAL_DELIVERED_SUBS:,} subscribers x {rate} pub/s ≥ "
+            f"{GOAL_DELIVERED_RATIO}x the floor's"
         )
-    else:
-        lines.append(f"* Throughput at {GOAL_THROUGHPUT_SUBS} subscribers — not evaluated.")
-
-    # 2. p50 at 1,000 deliveries/s vs the floor.
-    for subs, rate, main in ((100, 10, True), (1, 1000, False)):
-        product_cell = run.cells.get(("product", subs, rate))
-        floor_cell = run.cells.get(("floor", subs, rate))
-        if product_cell is None or floor_cell is None:
+        if mine is None or floor is None:
+            lines.append(f"{head} — not evaluated (step not measured).")
             continue
-        ratio = product_cell.latency_ms(0.5) / floor_cell.latency_ms(0.5)
-        label = "" if main else " (for reference, the other way to make 1,000 deliveries/s)"
+        ratio = mine.delivered_per_s / floor.delivered_per_s
+        peer_part = (
+            peer_text(mine.delivered_per_s, peer.delivered_per_s) if peer is not None else ""
+        )
         lines.append(
-            f"* Publish → receive p50 at 1,000 deliveries/s ({subs} subscriber"
-            f"{'s' if subs != 1 else ''} x {rate} pub/s) ≤ {GOAL_P50_RATIO}x the floor's — "
-            f"{verdict(ratio <= GOAL_P50_RATIO)}{label}: **{ratio:.2f}x** (product "
-            f"{product_cell.latency_ms(0.5):.2f} ms, floor {floor_cell.latency_ms(0.5):.2f} ms)."
+            f"{head} — {verdict(ratio >= GOAL_DELIVERED_RATIO)}: **{ratio:.2f}x** (product "
+            f"{mine.delivered_per_s:.0f}/s, floor {floor.delivered_per_s:.0f}/s"
+            + (f", Node peer {peer.delivered_per_s:.0f}/s" if peer is not None else "")
+            + f"){peer_part}"
+            + ("" if peer is not None else peer_missing(GOAL_DELIVERED_SUBS))
+            + "."
+        )
+
+    # 2. p50 at 100 subscribers x 10 pub/s vs the floor.
+    subs, rate = GOAL_P50_CELL
+    mine, floor = cell_of(product, subs, rate), cell_of("floor", subs, rate)
+    peer = cell_of(node_peer.REFERENCE, subs, rate)
+    head = (
+        f"* Publish → receive p50 at {subs} subscribers x {rate} pub/s ≤ {GOAL_P50_RATIO}x "
+        "the floor's"
+    )
+    if mine is None or floor is None:
+        lines.append(f"{head} — not evaluated (step not measured).")
+    else:
+        ratio = mine.latency_ms(0.5) / floor.latency_ms(0.5)
+        lines.append(
+            f"{head} — {verdict(ratio <= GOAL_P50_RATIO)}: **{ratio:.2f}x** (product "
+            f"{mine.latency_ms(0.5):.2f} ms, floor {floor.latency_ms(0.5):.2f} ms"
+            + (f", Node peer {peer.latency_ms(0.5):.2f} ms" if peer is not None else "")
+            + ")"
+            + (peer_text(mine.latency_ms(0.5), peer.latency_ms(0.5)) if peer else "")
+            + ("" if peer is not None else peer_missing(subs))
+            + "."
         )
 
     # 3. p99.9 at 10,000 deliveries/s.
+    subs, rate = GOAL_P999_CELL
     runs = [run] + ([run.extra] if run.extra is not None else [])
-    for subs, rate in ((100, 100), (1000, 10)):
-        for variant in runs:
-            cell = variant.cells.get(("product", subs, rate))
-            if cell is None:
-                continue
-            floor_cell = variant.cells.get(("floor", subs, rate))
-            p999 = cell.latency_ms(0.999)
-            context = ""
-            if floor_cell is not None:
-                context = (
-                    f"; the floor: {floor_cell.latency_ms(0.999):.1f} ms "
-                    f"(per round {per_round(floor_cell.step_p999)})"
+    for variant in runs:
+        found = variant.cells.get((product, subs, rate))
+        if found is None:
+            continue
+        context = []
+        for name in ("floor", node_peer.REFERENCE):
+            other = variant.cells.get((name, subs, rate))
+            if other is not None:
+                context.append(
+                    f"{name}: {other.latency_ms(0.999):.1f} ms (per round "
+                    f"{per_round(other.step_p999)})"
                 )
-            setting = (
-                "" if variant is run else f", client compression {variant.compression or 'none'}"
-            )
-            lines.append(
-                f"* p99.9 < {GOAL_P999_MS:.0f} ms at 10,000 deliveries/s ({subs} subscribers x "
-                f"{rate} pub/s{setting}) — "
-                f"{verdict(p999 < GOAL_P999_MS and not cell.saturated)}: product "
-                f"**{p999:.1f} ms** (per round {per_round(cell.step_p999)}; "
-                f"{cell.deliveries} samples){context}."
-            )
+        setting = "" if variant is run else f", client compression {variant.compression or 'none'}"
+        p999 = found.latency_ms(0.999)
+        lines.append(
+            f"* p99.9 < {GOAL_P999_MS:.0f} ms at 10,000 deliveries/s ({subs} subscribers x "
+            f"{rate} pub/s{setting}) — {verdict(p999 < GOAL_P999_MS and not found.saturated)}: "
+            f"product **{p999:.1f} ms** (per round {per_round(found.step_p999)}; "
+            f"{found.deliveries} samples)" + (f"; {'; '.join(context)}" if context else "") + "."
+        )
+    if not any((product, subs, rate) in variant.cells for variant in runs):
+        lines.append(
+            f"* p99.9 < {GOAL_P999_MS:.0f} ms at 10,000 deliveries/s — not evaluated "
+            "(step not measured)."
+        )
 
     # 4. Memory per idle subscription.
-    for result in run.memory:
-        if result.target != "product":
+    for kind, limit in GOAL_MEMORY_KB.items():
+        mine_memory = memory_of(run, product, kind)
+        if mine_memory is None:
+            lines.append(
+                f"* Memory per idle subscription ≤ {limit:.0f} KB with {kind} — not evaluated."
+            )
             continue
+        peer_memory = memory_of(run, node_peer.REFERENCE, kind)
+        floor_memory = memory_of(run, "floor", kind)
+        ratio_parts = []
+        if floor_memory is not None and floor_memory.per_sub_kb > 0:
+            ratio_parts.append(
+                f"{mine_memory.per_sub_kb / floor_memory.per_sub_kb:.2f}x the floor's "
+                f"{floor_memory.per_sub_kb:.2f} KB"
+            )
+        if peer_memory is not None and peer_memory.per_sub_kb > 0:
+            ratio_parts.append(
+                f"{mine_memory.per_sub_kb / peer_memory.per_sub_kb:.2f}x the Node peer's "
+                f"{peer_memory.per_sub_kb:.2f} KB"
+            )
         lines.append(
-            f"* Memory per idle subscription ≤ {GOAL_MEMORY_KB:.0f} KB with {result.subs:,} "
-            f"subscriptions open — {verdict(result.per_sub_kb <= GOAL_MEMORY_KB)}: "
-            f"**{result.per_sub_kb:.2f} KB** per subscription."
+            f"* Memory per idle subscription ≤ {limit:.0f} KB with {kind} "
+            f"({mine_memory.subs:,} subscriptions) — "
+            f"{verdict(mine_memory.per_sub_kb <= limit)}: **{mine_memory.per_sub_kb:.2f} KB**"
+            + (f" ({'; '.join(ratio_parts)})" if ratio_parts else "")
+            + "."
         )
+    if peer_note:
+        lines.append(f"* Ratios to the Node peer: {peer_note}.")
     return lines
 
 
+def memory_of(run: Run, target: str, kind: str) -> MemoryResult | None:
+    return next(
+        (result for result in run.memory if result.target == target and result.kind == kind),
+        None,
+    )
+
+
 def memory_table(run: Run) -> str:
-    rows = [
-        [
-            result.target,
-            f"{result.subs:,}",
-            f"{result.conns}",
-            f"{result.rss_before / 2**20:.1f}",
-            f"{result.rss_after / 2**20:.1f}",
-            f"{result.per_sub_kb:.2f}",
-            f"{result.open_seconds:.1f}",
-        ]
-        for result in run.memory
-    ]
+    rows = []
+    for result in run.memory:
+        ratios = []
+        for base_name in ("floor", node_peer.REFERENCE):
+            base = memory_of(run, base_name, result.kind)
+            if base is None or base.per_sub_kb <= 0:
+                ratios.append("—")
+            else:
+                ratios.append(f"{result.per_sub_kb / base.per_sub_kb:.2f}x")
+        rows.append(
+            [
+                result.target,
+                result.kind,
+                f"{result.subs:,}",
+                f"{result.conns}",
+                f"{result.rss_before / 2**20:.1f}",
+                f"{result.rss_after / 2**20:.1f}",
+                f"{result.per_sub_kb:.2f}",
+                *ratios,
+                f"{result.open_seconds:.1f}",
+            ]
+        )
     headers = [
         "target",
+        "topics",
         "idle subscriptions",
         "connections",
         "RSS before MiB",
         "RSS after MiB",
         "KB per subscription",
+        "÷ floor",
+        f"÷ {node_peer.REFERENCE}",
         "time to open s",
     ]
     return markdown_table(headers, rows)
@@ -1225,10 +1406,13 @@ def report(args: argparse.Namespace, run: Run) -> str:
         + versions(
             "uvicorn", "starlette", "strawberry-graphql", "graphql-core", "websockets", "redis"
         )
-        + ".",
+        + ". "
+        + node_peer.peer_line(args.targets, args.peer_skipped),
         "",
-        f"Subscription `{QUERY}`. Each target runs under uvicorn (`--ws {args.ws}`, uvloop, "
-        "httptools) in its own process with its own private redis-server; "
+        f"Subscription `{QUERY}`. Each Python target runs under uvicorn (`--ws {args.ws}`, "
+        "uvloop, httptools), the Node peer as `node bench/peers/node/server.mjs` (`ws` "
+        "declines the clients' permessage-deflate offer, its default), each in its own "
+        "process with its own private redis-server; "
         f"{args.clients} client processes hold the subscriptions (raw `websockets` "
         f"connections, graphql-transport-ws, {args.per_conn} subscription ids per "
         f"connection, client compression: {args.compression or 'none'}). This process "
@@ -1246,7 +1430,8 @@ def report(args: argparse.Namespace, run: Run) -> str:
         "delivered / offered < 100% is latest-value coalescing (a subscriber that is "
         "behind gets the newest tick, not every tick). Server CPU is the server process's "
         "CPU time over the step (`/proc/<pid>/task/*/schedstat`) per delivery, and as a "
-        "share of one core.",
+        "share of one core. Ratios are to the floor and to the Node peer with a document "
+        f"cache ({node_peer.REFERENCE}) in the same step of the same run.",
         "",
     ]
     for subs in args.subs:
@@ -1258,10 +1443,10 @@ def report(args: argparse.Namespace, run: Run) -> str:
         ]
     extra = run.extra
     if extra is not None and extra.cells:
-        targets = [name for name in args.targets if name != "naive"]
+        targets = [name for name in args.targets if name in args.extra_targets]
         parts += [
             f"### The same steps with client compression {extra.compression or 'none'} "
-            "(floor and product only)",
+            f"({', '.join(targets)} only)",
             "",
         ]
         for subs in args.extra_subs:
@@ -1275,15 +1460,22 @@ def report(args: argparse.Namespace, run: Run) -> str:
         parts += [
             "### Memory per idle subscription",
             "",
-            "A fresh server; one subscription opened and closed (warm-up), then `VmRSS` "
-            f"before and 1 s after opening the subscriptions, {args.memory_per_conn} per "
-            f"connection, on `{IDLE_SYMBOL}` (seeded, never published to). The naive target "
-            "holds one Redis connection per subscription, so it gets fewer.",
+            "A fresh server for each row; one subscription opened and closed (warm-up), then "
+            f"`VmRSS` before and 1 s after opening the subscriptions, {args.memory_per_conn} "
+            "per connection. One document: every subscription is "
+            f"`{IDLE_QUERY}` (seeded, never published to). Distinct topics: subscription n is "
+            f"on its own ticker `{TOPIC_SYMBOL}` (seeded, never published to), named in its "
+            "query text, so every subscription has its own Redis channel and its own "
+            f"document; at most {args.memory_topic_subs:,} of them (`--memory-topic-subs`). "
+            "The naive target holds one Redis connection per subscription, so it gets fewer.",
             "",
             memory_table(run),
             "",
         ]
-    parts += ["### Goals", "", *goals(run), ""]
+    peer_note = args.peer_skipped or (
+        "" if node_peer.REFERENCE in args.targets else f"{node_peer.REFERENCE} not measured"
+    )
+    parts += ["### Goals", "", *goals(run, peer_note), ""]
     if client_cpu:
         parts += [
             f"Client processes: the busiest used at most {100 * max(client_cpu):.0f}% of a "
@@ -1359,7 +1551,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1_000,
         help="idle subscriptions on the naive target (one Redis connection each)",
     )
+    parser.add_argument(
+        "--memory-topic-subs",
+        type=int,
+        default=2_000,
+        help="idle subscriptions (and seeded tickers) of the distinct-topics memory row",
+    )
     parser.add_argument("--memory-per-conn", type=int, default=100)
+    parser.add_argument(
+        "--memory-kinds",
+        default=",".join(MEMORY_KINDS),
+        help=f"comma-separated subset of: {', '.join(MEMORY_KINDS)}",
+    )
+    parser.add_argument(
+        "--no-node",
+        dest="node",
+        action="store_false",
+        help="leave the Node.js peer out (by default it runs when `node` is installed)",
+    )
     parser.add_argument("--no-memory", dest="memory", action="store_false")
     parser.add_argument("--no-load", dest="load", action="store_false")
     parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation")
@@ -1394,7 +1603,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.subs, args.rates = [1, 100], [10, 100, 1000]
         args.seconds, args.rounds, args.warmup, args.drain_timeout = 1.0, 1, 0.3, 2.0
-        args.memory_subs, args.naive_memory_subs = 1000, 100
+        args.memory_subs, args.naive_memory_subs, args.memory_topic_subs = 1000, 100, 1000
         args.extra_compression = "off"
         args.retries, args.quiet_timeout = 1, 5.0
     if args.write is None:
@@ -1409,7 +1618,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.targets:
         parser.error(f"unknown targets: {sorted(unknown)}")
     args.targets.sort(key=list(TARGETS).index)
+    args.peer_skipped = None
+    wanted = [name for name in args.targets if name in node_peer.TARGETS]
+    if wanted and not args.node:
+        args.peer_skipped = "left out with --no-node"
+    elif wanted or args.profile in node_peer.TARGETS:
+        args.peer_skipped = node_peer.peer_available()
+    if args.peer_skipped is not None:
+        if args.profile in node_peer.TARGETS:
+            parser.error(f"cannot profile {args.profile}: {args.peer_skipped}")
+        if wanted:
+            log(f"Node.js peer skipped: {args.peer_skipped}")
+        args.targets = [name for name in args.targets if name not in node_peer.TARGETS]
+        if not args.targets and args.profile is None:
+            parser.error("no target left to measure")
     args.memory_targets = args.targets if args.memory else []
+    args.memory_kinds = [kind.strip() for kind in args.memory_kinds.split(",") if kind.strip()]
+    if set(args.memory_kinds) - set(MEMORY_KINDS):
+        parser.error(
+            f"--memory-kinds: unknown {sorted(set(args.memory_kinds) - set(MEMORY_KINDS))}"
+        )
+    # The second compression setting: floor, product and the reference peer.
+    args.extra_targets = [
+        name for name in args.targets if name in ("floor", "product", node_peer.REFERENCE)
+    ]
     if args.profile is not None and args.profile not in TARGETS:
         parser.error(f"--profile: unknown target {args.profile!r}")
     if args.clients < 1 or args.per_conn < 1 or args.seconds <= 0 or args.rounds < 1:
@@ -1423,7 +1655,10 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> Run | None:
         if args.profile:
             out = args.profile_out or tmp / "profile.txt"
             await run_profile(bench, out)
-            print(summarize_collapsed(out))
+            if node_peer.is_node_spec(TARGETS[args.profile]):
+                print(node_peer.summarize_cpuprofile(out))
+            else:
+                print(summarize_collapsed(out))
             return None
         await bench.start(args.targets)
         if args.memory:
@@ -1432,8 +1667,9 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> Run | None:
             await bench.load_phase(bench.run, args.targets, args.subs, args.rates)
         if args.load and args.extra_compression != "off":
             bench.extra_run = Run(None if args.extra_compression == "none" else "deflate")
-            targets = [name for name in args.targets if name != "naive"]
-            await bench.load_phase(bench.extra_run, targets, args.extra_subs, args.extra_rates)
+            await bench.load_phase(
+                bench.extra_run, args.extra_targets, args.extra_subs, args.extra_rates
+            )
             bench.run.extra = bench.extra_run
         return bench.run
     finally:

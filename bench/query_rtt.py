@@ -13,15 +13,22 @@ Targets:
   the same ``HGET`` and JSON work with no GraphQL engine, on the same uvicorn + Starlette.
 * ``product`` — :func:`fullon_cache_api.server.app.create_app`.
 * ``naive`` — :mod:`bench.naive_strawberry`: ``strawberry.asgi.GraphQL`` as documented.
+* ``node`` and ``node-cache`` — the Node.js reference peer (:mod:`bench.node_peer`,
+  ``bench/peers/node/``), plain and with a document cache; left out, with the reason
+  printed, when ``node`` is missing or its ``npm ci`` fails.
 
-The same targets also answer the query as an HTTP POST on a keep-alive connection.
+The same targets also answer the query as an HTTP POST on a keep-alive connection. Then
+every target serves the query on 10 connections at once, each running its queries back to
+back (closed loop), in interleaved timed blocks: queries per second.
 
-Goal: product p50 ≤ 1.5x floor p50 (WebSocket).
+Goals (WebSocket): product p50 ≤ 0.9x the Node peer's with a document cache and ≤ 1.15x
+the floor's; queries/s on 10 connections ≥ 1.0x the Node peer's with a document cache.
 
 Run ``.venv/bin/python bench/query_rtt.py`` (rewrites its section of BENCHMARKS.md) or add
 ``--quick`` for a short run that only prints. ``--extra NAME=module:factory`` measures a
 variant beside the others; ``--profile product`` profiles the product's server process
-(py-spy or cProfile) instead of benchmarking.
+(py-spy or cProfile; ``--profile node-cache`` uses V8's ``--cpu-prof``) instead of
+benchmarking.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import argparse
 import asyncio
 import gc
 import math
+import os
 import pstats
 import sys
 import tempfile
@@ -44,6 +52,7 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import node_peer
 from bench._common import (
     GraphQLWSClient,
     ProtocolError,
@@ -54,6 +63,7 @@ from bench._common import (
     machine_info,
     markdown_table,
     percentile,
+    proc_cpu_seconds,
     summarize_collapsed,
     today,
     versions,
@@ -61,7 +71,12 @@ from bench._common import (
 )
 
 SECTION = "query_rtt"
-GOAL = 1.5
+# Goals (issue 14): WebSocket p50 against the floor and the Node peer with a document cache,
+# and queries/s on QPS_CONNECTIONS connections against that peer.
+GOAL_FLOOR = 1.15
+GOAL_PEER = 0.9
+GOAL_QPS_PEER = 1.0
+QPS_CONNECTIONS = 10
 QUERY = (
     "query T($e: String!, $s: String!) "
     "{ ticker(exchange: $e, symbol: $s) { symbol exchange price bid ask last volume time } }"
@@ -82,6 +97,7 @@ TARGETS: dict[str, str] = {
     "floor": "bench.floor_server:create_app",
     "product": "bench.query_rtt:product_app",
     "naive": "bench.naive_strawberry:create_app",
+    **node_peer.TARGETS,
 }
 DESCRIPTIONS = {
     "floor": "hand-written graphql-transport-ws + HTTP endpoint, no GraphQL engine "
@@ -89,6 +105,7 @@ DESCRIPTIONS = {
     "product": "`fullon_cache_api.server.app.create_app(Settings(...))`",
     "naive": "`strawberry.asgi.GraphQL` with an equivalent resolver, no caches "
     "(`bench/naive_strawberry.py`)",
+    **node_peer.DESCRIPTIONS,
 }
 
 
@@ -117,6 +134,20 @@ class Target:
     http_rounds: list[list[int]] = field(default_factory=list)
     ws_cpu: float = 0.0  # server CPU seconds spent during the measured WebSocket blocks
     http_cpu: float = 0.0
+    extensions: str = ""  # the WebSocket extensions the server accepted
+    qps_clients: list[GraphQLWSClient] = field(default_factory=list)
+    qps_rounds: list[tuple[int, float]] = field(default_factory=list)  # (queries, seconds)
+    qps_cpu: float = 0.0
+    qps_client_cpu: float = 0.0  # this (client) process's CPU during the blocks
+
+    @property
+    def qps(self) -> float:
+        seconds = sum(elapsed for _, elapsed in self.qps_rounds)
+        return sum(count for count, _ in self.qps_rounds) / seconds if seconds else math.nan
+
+    def round_qps(self, index: int) -> float:
+        count, elapsed = self.qps_rounds[index]
+        return count / elapsed if elapsed else math.nan
 
 
 async def ws_samples(client: GraphQLWSClient, count: int) -> list[int]:
@@ -150,6 +181,32 @@ async def http_samples(client: RawHTTPClient, count: int) -> list[int]:
         await post(request)
         samples.append(clock() - start)
     return samples
+
+
+async def qps_block(clients: list[GraphQLWSClient], seconds: float) -> tuple[int, float]:
+    """Every connection sends the query, waits for its ``complete``, and again, until
+    ``seconds`` have passed (then finishes the query in flight): (queries, elapsed)."""
+    clock = time.perf_counter
+    started = clock()
+    deadline = started + seconds
+
+    async def loop(client: GraphQLWSClient) -> int:
+        ws, receive, build = client.ws, client.receive, client.subscribe_message
+        done = 0
+        while clock() < deadline:
+            await ws.send(build(QUERY, VARIABLES))
+            while True:
+                answer = await receive()
+                kind = answer["type"]
+                if kind == "complete":
+                    break
+                if kind != "next":
+                    raise ProtocolError(f"unexpected answer {answer!r}")
+            done += 1
+        return done
+
+    counts = await asyncio.gather(*(loop(client) for client in clients))
+    return sum(counts), clock() - started
 
 
 async def timed_block(measure: Awaitable[list[int]]) -> list[int]:
@@ -201,7 +258,7 @@ async def seed(redis_url: str) -> None:
 async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target]:
     await seed(redis_url)
     targets = [
-        Target(name, ServerProcess(name, TARGETS[name], redis_url, ws=args.ws))
+        Target(name, node_peer.server_process(name, TARGETS[name], redis_url, ws=args.ws))
         for name in args.targets
     ]
     try:
@@ -210,9 +267,17 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
         for target in targets:
             target.ws = GraphQLWSClient(target.server.ws_url, compression=args.compression)
             await target.ws.connect()
+            headers = target.ws.ws.response.headers
+            accepted = headers.get("Sec-WebSocket-Extensions") or "none"
+            target.extensions = accepted.split(";", 1)[0]
             if args.http:
                 target.http = RawHTTPClient(target.server.port)
                 await target.http.connect()
+            if args.qps:
+                for _ in range(args.qps_connections):
+                    client = GraphQLWSClient(target.server.ws_url, compression=args.compression)
+                    await client.connect()
+                    target.qps_clients.append(client)
         await check_equivalence(targets, args.http)
 
         for target in targets:  # warm-up: connection pools, document caches, CPU caches
@@ -240,6 +305,8 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
                     target.http_rounds.append(block)
                     target.http_samples += block
             print(f"round {index + 1}/{args.rounds}", end="\r", file=sys.stderr, flush=True)
+        if args.qps:
+            await measure_qps(args, targets)
         return targets
     finally:
         for target in targets:
@@ -247,7 +314,32 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
                 await target.ws.close()
             if target.http is not None:
                 await target.http.close()
+            for client in target.qps_clients:
+                await client.close()
             target.server.close()
+
+
+async def measure_qps(args: argparse.Namespace, targets: list[Target]) -> None:
+    """Interleaved timed blocks of :func:`qps_block` on every target's connections."""
+    for target in targets:  # warm-up
+        await qps_block(target.qps_clients, args.qps_warmup)
+    me = os.getpid()
+    for index in range(args.qps_rounds):
+        shift = index % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            cpu, client_cpu = target.server.cpu_seconds(), proc_cpu_seconds(me)
+            gc.collect()
+            gc.disable()
+            try:
+                block = await qps_block(target.qps_clients, args.qps_seconds)
+            finally:
+                gc.enable()
+            target.qps_cpu += target.server.cpu_seconds() - cpu
+            target.qps_client_cpu += proc_cpu_seconds(me) - client_cpu
+            target.qps_rounds.append(block)
+        print(
+            f"queries/s round {index + 1}/{args.qps_rounds}", end="\r", file=sys.stderr, flush=True
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -260,21 +352,25 @@ async def run_profile(args: argparse.Namespace, redis_url: str, out: Path) -> No
     server process: with py-spy (sampling, collapsed stacks in ``out``) or under cProfile
     (``out`` is its stats file)."""
     await seed(redis_url)
-    cprofile = args.profiler == "cprofile"
-    server = ServerProcess(
-        args.profile,
-        TARGETS[args.profile],
-        redis_url,
-        ws=args.ws,
-        profile=out if cprofile else None,
-    )
+    spec = TARGETS[args.profile]
+    node = node_peer.is_node_spec(spec)
+    cprofile = args.profiler == "cprofile" and not node
+    server: ServerProcess
+    if node:
+        # V8's sampler over the whole life of the process (the warm-up is included).
+        prof_dir = out.parent / f"{out.name}.d"
+        server = node_peer.NodePeerProcess(args.profile, spec, redis_url, cpu_prof_dir=prof_dir)
+    else:
+        server = ServerProcess(
+            args.profile, spec, redis_url, ws=args.ws, profile=out if cprofile else None
+        )
     server.start()
     try:
         client = GraphQLWSClient(server.ws_url, compression=args.compression)
         await client.connect()
         await ws_samples(client, args.warmup)
         assert server.pid is not None
-        spy = None if cprofile else PySpy(server.pid, out)
+        spy = None if cprofile or node else PySpy(server.pid, out)
         try:
             await ws_samples(client, args.iterations)
         finally:
@@ -284,6 +380,11 @@ async def run_profile(args: argparse.Namespace, redis_url: str, out: Path) -> No
         await asyncio.sleep(0.2)
     finally:
         server.close()
+    if node:
+        profiles = sorted(prof_dir.glob("*.cpuprofile"))
+        if not profiles:
+            raise SystemExit(f"node wrote no .cpuprofile into {prof_dir}")
+        profiles[-1].replace(out)
 
 
 def print_profile(path: Path, limit: int = 30) -> None:
@@ -311,33 +412,44 @@ def print_profile(path: Path, limit: int = 30) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def ratio_range(rounds: list[list[int]], floor_rounds: list[list[int]]) -> str:
+def ratio_range(rounds: list[list[int]], base_rounds: list[list[int]]) -> str:
     ratios = [
-        Stats.from_ns(mine).p50 / Stats.from_ns(floor).p50
-        for mine, floor in zip(rounds, floor_rounds, strict=True)
+        Stats.from_ns(mine).p50 / Stats.from_ns(base).p50
+        for mine, base in zip(rounds, base_rounds, strict=True)
     ]
     ratios.sort()
     return f"{percentile(ratios, 0.5):.2f} ({ratios[0]:.2f} to {ratios[-1]:.2f})"
 
 
-def table(targets: list[Target], http: bool) -> tuple[str, dict[str, float]]:
-    floor = next((target for target in targets if target.name == "floor"), None)
-    ratios: dict[str, float] = {}
+def find(targets: list[Target], name: str) -> Target | None:
+    return next((target for target in targets if target.name == name), None)
+
+
+def table(targets: list[Target], http: bool) -> tuple[str, dict[str, dict[str, float]]]:
+    """The p50 table; ratios[target] = {"floor": p50 ratio, "peer": p50 ratio}."""
+    floor, peer = find(targets, "floor"), find(targets, node_peer.REFERENCE)
+
+    def samples_of(target: Target) -> list[int]:
+        return target.http_samples if http else target.ws_samples
+
+    def rounds_of(target: Target) -> list[list[int]]:
+        return target.http_rounds if http else target.ws_rounds
+
+    ratios: dict[str, dict[str, float]] = {}
     rows = []
     for target in targets:
-        samples = target.http_samples if http else target.ws_samples
-        rounds = target.http_rounds if http else target.ws_rounds
-        stats = Stats.from_ns(samples)
-        cpu_us = 1e6 * (target.http_cpu if http else target.ws_cpu) / max(len(samples), 1)
-        if floor is not None:
-            floor_samples = floor.http_samples if http else floor.ws_samples
-            floor_rounds = floor.http_rounds if http else floor.ws_rounds
-            ratio = stats.p50 / Stats.from_ns(floor_samples).p50
-            ratios[target.name] = ratio
-            ratio_text = f"**{ratio:.2f}x**"
-            spread = ratio_range(rounds, floor_rounds)
-        else:
-            ratio_text = spread = "n/a"
+        stats = Stats.from_ns(samples_of(target))
+        cpu_us = (
+            1e6 * (target.http_cpu if http else target.ws_cpu) / max(len(samples_of(target)), 1)
+        )
+        mine = ratios[target.name] = {}
+        cells = []
+        for key, base in (("floor", floor), ("peer", peer)):
+            if base is None:
+                cells += ["n/a", "n/a"]
+                continue
+            mine[key] = stats.p50 / Stats.from_ns(samples_of(base)).p50
+            cells += [f"**{mine[key]:.2f}x**", ratio_range(rounds_of(target), rounds_of(base))]
         rows.append(
             [
                 target.name,
@@ -345,8 +457,7 @@ def table(targets: list[Target], http: bool) -> tuple[str, dict[str, float]]:
                 f"{stats.p90:.0f}",
                 f"{stats.p99:.0f}",
                 f"{stats.mean:.0f}",
-                ratio_text,
-                spread,
+                *cells,
                 f"{cpu_us:.0f}",
             ]
         )
@@ -357,44 +468,138 @@ def table(targets: list[Target], http: bool) -> tuple[str, dict[str, float]]:
         "p99 µs",
         "mean µs",
         "p50 / floor p50",
-        "per-round ratio: median (range)",
+        "per round: median (range)",
+        f"p50 / {node_peer.REFERENCE} p50",
+        "per round: median (range)",
         "server CPU µs/query",
     ]
     return markdown_table(headers, rows), ratios
 
 
-def verdict(ratios: dict[str, float]) -> str:
-    if "product" not in ratios:
-        return "goal not evaluated (needs the floor and the product)"
-    ratio = ratios["product"]
-    met = "met" if ratio <= GOAL else "not met"
-    return f"Goal: product p50 ≤ {GOAL}x floor p50 — **{met}** ({ratio:.2f}x)."
+def qps_ratio_range(target: Target, base: Target) -> str:
+    ratios = sorted(
+        target.round_qps(index) / base.round_qps(index) for index in range(len(target.qps_rounds))
+    )
+    return f"{percentile(ratios, 0.5):.2f} ({ratios[0]:.2f} to {ratios[-1]:.2f})"
+
+
+def qps_table(targets: list[Target]) -> tuple[str, dict[str, dict[str, float]]]:
+    floor, peer = find(targets, "floor"), find(targets, node_peer.REFERENCE)
+    ratios: dict[str, dict[str, float]] = {}
+    rows = []
+    for target in targets:
+        queries = sum(count for count, _ in target.qps_rounds)
+        seconds = sum(elapsed for _, elapsed in target.qps_rounds)
+        mine = ratios[target.name] = {}
+        cells = []
+        for key, base in (("floor", floor), ("peer", peer)):
+            if base is None:
+                cells += ["n/a", "n/a"]
+                continue
+            mine[key] = target.qps / base.qps
+            cells += [f"**{mine[key]:.2f}x**", qps_ratio_range(target, base)]
+        rows.append(
+            [
+                target.name,
+                f"{target.qps:.0f}",
+                *cells,
+                f"{1e6 * target.qps_cpu / max(queries, 1):.0f}",
+                f"{100 * target.qps_cpu / seconds:.0f}%" if seconds else "—",
+                f"{100 * target.qps_client_cpu / seconds:.0f}%" if seconds else "—",
+            ]
+        )
+    headers = [
+        "target",
+        "queries/s",
+        "/ floor",
+        "per round: median (range)",
+        f"/ {node_peer.REFERENCE}",
+        "per round: median (range)",
+        "server CPU µs/query",
+        "server CPU",
+        "client CPU",
+    ]
+    return markdown_table(headers, rows), ratios
+
+
+def met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def goals(
+    ws: dict[str, dict[str, float]], qps: dict[str, dict[str, float]] | None, peer_note: str
+) -> list[str]:
+    product = ws.get("product", {})
+    lines = []
+    if "floor" in product:
+        ratio = product["floor"]
+        lines.append(
+            f"* WebSocket p50 ≤ {GOAL_FLOOR}x the floor's — {met(ratio <= GOAL_FLOOR)} "
+            f"(**{ratio:.2f}x**)."
+        )
+    else:
+        lines.append(f"* WebSocket p50 ≤ {GOAL_FLOOR}x the floor's — not evaluated.")
+    if "peer" in product:
+        ratio = product["peer"]
+        lines.append(
+            f"* WebSocket p50 ≤ {GOAL_PEER}x the Node peer's with a document cache — "
+            f"{met(ratio <= GOAL_PEER)} (**{ratio:.2f}x**)."
+        )
+    else:
+        lines.append(
+            f"* WebSocket p50 ≤ {GOAL_PEER}x the Node peer's with a document cache — not "
+            f"evaluated ({peer_note})."
+        )
+    product_qps = (qps or {}).get("product", {})
+    if "peer" in product_qps:
+        ratio = product_qps["peer"]
+        lines.append(
+            f"* Queries/s on {QPS_CONNECTIONS} connections ≥ {GOAL_QPS_PEER}x the Node peer's "
+            f"with a document cache — {met(ratio >= GOAL_QPS_PEER)} (**{ratio:.2f}x**)."
+        )
+    else:
+        reason = peer_note if qps is not None else "queries/s not measured"
+        lines.append(
+            f"* Queries/s on {QPS_CONNECTIONS} connections ≥ {GOAL_QPS_PEER}x the Node peer's "
+            f"with a document cache — not evaluated ({reason})."
+        )
+    return lines
 
 
 def report(args: argparse.Namespace, targets: list[Target]) -> str:
     ws_table, ws_ratios = table(targets, http=False)
+    names = [target.name for target in targets]
+    peer_note = args.peer_skipped or (
+        f"{node_peer.REFERENCE} not among --targets"
+        if node_peer.REFERENCE not in names
+        else "no product"
+    )
+    extensions = ", ".join(f"{target.name}: {target.extensions}" for target in targets)
     parts = [
         "## Query round trip (`bench/query_rtt.py`)",
         "",
         f"Measured {today()} on {machine_info()}; "
         + versions("uvicorn", "starlette", "strawberry-graphql", "graphql-core", "websockets")
-        + ".",
+        + ". "
+        + node_peer.peer_line(names, args.peer_skipped),
         "",
         f"Query `{QUERY}` with variables `{orjson.dumps(VARIABLES).decode()}`, against one "
-        "ticker in a private redis-server. Each target runs under uvicorn "
-        f"(`--ws {args.ws}`, uvloop, httptools) in its own process; one client process. "
+        "ticker in a private redis-server. Each Python target runs under uvicorn "
+        f"(`--ws {args.ws}`, uvloop, httptools) in its own process, the Node peer as "
+        "`node bench/peers/node/server.mjs`; one client process. "
         f"{args.iterations} measured round trips per target after {args.warmup} warm-up, "
         f"in {args.rounds} interleaved rounds (order rotated every round). Ratios are to the "
-        "floor's p50 from the same run; the per-round column is the median and range of that ratio "
-        "computed round by round. Server CPU is the server process's user + system time during the "
-        "measured blocks divided by the round trips (10 ms tick resolution).",
+        f"floor's and to the Node peer's ({node_peer.REFERENCE}) p50 from the same run; the "
+        "per-round columns are the median and range of that ratio computed round by round. "
+        "Server CPU is the server process's user + system time during the measured blocks "
+        "divided by the round trips (10 ms tick resolution).",
         "",
         "### WebSocket (`graphql-transport-ws`, one connection, subscribe → next → complete; "
         f"client compression: {args.compression or 'none'})",
         "",
         ws_table,
         "",
-        verdict(ws_ratios),
+        f"Compression the servers accepted: {extensions}.",
     ]
     if args.http:
         http_table, _ = table(targets, http=True)
@@ -404,6 +609,23 @@ def report(args: argparse.Namespace, targets: list[Target]) -> str:
             "",
             http_table,
         ]
+    qps_ratios = None
+    if args.qps:
+        qps_text, qps_ratios = qps_table(targets)
+        parts += [
+            "",
+            f"### Queries/s on {args.qps_connections} WebSocket connections",
+            "",
+            f"The same query on {args.qps_connections} connections per target at once, each "
+            "sending its next query when the last one completed (closed loop, one query in "
+            f"flight per connection), in {args.qps_rounds} interleaved timed blocks of "
+            f"{args.qps_seconds:g} s per target after a {args.qps_warmup:g} s warm-up. Server "
+            "CPU and client CPU (the one client process) are shares of one core over the "
+            "blocks: a client near 100% means the client, not the server, set the pace.",
+            "",
+            qps_text,
+        ]
+    parts += ["", "### Goals", "", *goals(ws_ratios, qps_ratios, peer_note)]
     parts += ["", "Targets:", ""]
     parts += [f"* **{target.name}** — {DESCRIPTIONS[target.name]}" for target in targets]
     if args.notes:
@@ -438,6 +660,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "of the product; repeatable",
     )
     parser.add_argument("--no-http", dest="http", action="store_false", help="skip HTTP POST")
+    parser.add_argument(
+        "--no-qps", dest="qps", action="store_false", help="skip the queries/s measurement"
+    )
+    parser.add_argument(
+        "--qps-connections", type=int, default=QPS_CONNECTIONS, help="connections per target"
+    )
+    parser.add_argument("--qps-rounds", type=int, default=10, help="interleaved queries/s blocks")
+    parser.add_argument("--qps-seconds", type=float, default=1.0, help="length of one block")
+    parser.add_argument("--qps-warmup", type=float, default=0.5, help="seconds per target")
+    parser.add_argument(
+        "--no-node",
+        dest="node",
+        action="store_false",
+        help="leave the Node.js peer out (by default it runs when `node` is installed)",
+    )
     parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation")
     parser.add_argument(
         "--compression",
@@ -479,6 +716,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.iterations, args.warmup, args.rounds = 300, 50, 3
+        args.qps_rounds, args.qps_seconds, args.qps_warmup = 2, 0.5, 0.2
     if args.write is None:
         args.write = not args.quick and args.profile is None
     args.compression = None if args.compression == "none" else args.compression
@@ -487,6 +725,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.targets:
         parser.error(f"unknown targets: {sorted(unknown)}")
     args.targets.sort(key=list(TARGETS).index)
+    args.peer_skipped = None
+    wanted = [name for name in args.targets if name in node_peer.TARGETS]
+    if wanted and not args.node:
+        args.peer_skipped = "left out with --no-node"
+    elif wanted or (args.profile in node_peer.TARGETS):
+        args.peer_skipped = node_peer.peer_available()
+    if args.peer_skipped is not None:
+        if args.profile in node_peer.TARGETS:
+            parser.error(f"cannot profile {args.profile}: {args.peer_skipped}")
+        if wanted:
+            print(f"Node.js peer skipped: {args.peer_skipped}", file=sys.stderr)
+        args.targets = [name for name in args.targets if name not in node_peer.TARGETS]
+        if not args.targets and args.profile is None:
+            parser.error("no target left to measure")
+    if args.qps_connections < 1 or args.qps_rounds < 1 or args.qps_seconds <= 0:
+        parser.error("--qps-connections, --qps-rounds and --qps-seconds must be positive")
     for extra in args.extra:
         name, _, spec = extra.partition("=")
         if not name or ":" not in spec or name in TARGETS:
@@ -521,7 +775,9 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 out = args.profile_out or Path(tmp) / f"{args.profile}.prof"
                 runner(run_profile(args, redis_url, out))
-                if args.profiler == "cprofile":
+                if node_peer.is_node_spec(TARGETS[args.profile]):
+                    print(node_peer.summarize_cpuprofile(out))
+                elif args.profiler == "cprofile":
                     print_profile(out)
                 else:
                     print(summarize_collapsed(out))

@@ -2,7 +2,7 @@
 
 Run a server with seeded demo data first (``make demo``), then::
 
-    python examples/basic_usage.py
+    .venv/bin/python examples/basic_usage.py
 
 The URL comes from ``FULLON_CACHE_API_URL`` (default ``ws://127.0.0.1:8000/graphql``).
 ``EXAMPLE_LIVE_SECONDS`` (default 5) bounds the wait for live events.
@@ -21,7 +21,11 @@ LIVE_SECONDS = float(os.environ.get("EXAMPLE_LIVE_SECONDS", "5"))
 async def main() -> None:
     # One WebSocket for everything; closed when the block ends.
     async with fullon_cache_api() as api:
-        print(f"connected to {api.url}; round trip {await api.ping() * 1000:.1f} ms")
+        ping = await api.ping()  # {"status": "ok", "latency_ms": ..., "server_version": ...}
+        print(
+            f"connected to {api.url}: {ping['status']}, server {ping['server_version']}, "
+            f"redis {ping['redis']}, round trip {ping['latency_ms']:.1f} ms"
+        )
 
         health = await api.get_cache_health()
         print(f"Redis reachable: {health.reachable} (version {health.redis_version})")
@@ -30,9 +34,10 @@ async def main() -> None:
 
         ticker = await api.get_ticker("binance", "BTC/USDT")
         if ticker is not None:
+            # Results work as objects and as read-only mappings (snake_case keys).
             print(
-                f"binance BTC/USDT: {ticker.price} (bid {ticker.bid}, ask {ticker.ask}) "
-                f"at {ticker.time:%H:%M:%S} UTC"
+                f"binance BTC/USDT: {ticker.price} (bid {ticker['bid']}, ask {ticker.get('ask')}) "
+                f"at {ticker.timestamp:%H:%M:%S} UTC"
             )
 
         # A stream yields the current value first, then every update. It resumes by

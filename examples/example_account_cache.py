@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_account_cache.py
+    .venv/bin/python examples/example_account_cache.py
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ async def main() -> None:
             except TimeoutError:
                 print(f"(no account change within {LIVE_SECONDS:g} s)")
 
+        # One position per item: the snapshot's first, each with its change kind.
         async with api.stream_positions(1) as stream:
-            snapshot = await anext(stream)
-            print(snapshot.kind.value, [p.symbol for p in snapshot.items])
+            position = await anext(stream)
+            print(position.change, position["symbol"], position["volume"])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_bot_cache.py
+    .venv/bin/python examples/example_bot_cache.py
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ async def main() -> None:
             print(f"opening: ex_id {opening.ex_id} {opening.symbol} (bot {opening.bot_id})")
         print("opening ex_id 1 BTC/USDT?", await api.is_opening_position(1, "BTC/USDT"))
 
-        async with api.stream_bot_status() as stream:
+        async with api.stream_bot_status(changes=True) as stream:
             snapshot = await anext(stream)
             print(snapshot.kind.value, "of", len(snapshot.items), "bots")
             try:

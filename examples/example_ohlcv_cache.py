@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_ohlcv_cache.py
+    .venv/bin/python examples/example_ohlcv_cache.py
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def main() -> None:
         hourly = await api.get_latest_ohlcv_bars("BTCUSD", "1h", count=3)
         print("BTCUSD 1h closes:", [bar.close for bar in hourly])
 
-        async with api.stream_ohlcv("BTC/USDT", "1m", count=10) as stream:
+        async with api.stream_ohlcv("BTC/USDT", "1m", count=10, changes=True) as stream:
             snapshot = await anext(stream)
             print(
                 snapshot.kind.value,

@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_orders_cache.py
+    .venv/bin/python examples/example_orders_cache.py
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ async def main() -> None:
         for order in await api.get_orders("binance"):
             print(f"  {order.order_id} {order.symbol} {order.side} {order.volume} {order.status}")
 
-        order = await api.get_order_status("binance", "8389765493")
+        # By exchange order id, under whichever order_status key holds it.
+        order = await api.get_order_status("8389765493")
         if order is not None:
             print(f"order 8389765493: {order.status}, filled {order.final_volume}/{order.volume}")
 
         # After update_order the stored order_id may be a numeric DB id:
-        bybit = await api.get_order_status("bybit", "BYB-7731-0001")
+        bybit = await api.get_order_status("BYB-7731-0001", exchange="bybit")
         if bybit is not None:
             print(f"bybit order: stored order_id {bybit.stored_order_id}, status {bybit.status}")
 
+        # Open-order queues are keyed by the local order id (not by exchange).
         print(
             "queue 3001:",
             await api.get_open_order_queue(3001),
@@ -40,7 +42,7 @@ async def main() -> None:
             await api.get_queue_length(3001),
         )
 
-        async with api.stream_orders("binance") as stream:
+        async with api.stream_orders("binance", changes=True) as stream:
             snapshot = await anext(stream)
             print(snapshot.kind.value, [o.order_id for o in snapshot.items])
             try:

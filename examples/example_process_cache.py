@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_process_cache.py
+    .venv/bin/python examples/example_process_cache.py
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def main() -> None:
             first = await anext(stream)
             print("streamed health: healthy =", first.healthy)
 
-        async with api.stream_process_health(type="tick") as stream:
+        async with api.stream_process_health(type="tick", changes=True) as stream:
             snapshot = await anext(stream)
             print(snapshot.kind.value, [p.component for p in snapshot.items])
             try:

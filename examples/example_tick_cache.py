@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_tick_cache.py
+    .venv/bin/python examples/example_tick_cache.py
 """
 
 from __future__ import annotations
@@ -37,18 +37,21 @@ async def main() -> None:
         missing = await api.get_ticker("binance", "NOPE/USDT")
         print("unknown symbol:", missing)  # None, not an error
 
-        # Every ticker of one exchange: a SNAPSHOT first, then UPSERTs as prices move.
-        async with api.stream_tickers("binance", symbols=["BTC/USDT", "ETH/USDT"]) as stream:
-            snapshot = await anext(stream)
-            assert snapshot.kind is ChangeKind.SNAPSHOT
-            print("snapshot:", {t.symbol: t.price for t in snapshot.items})
+        # Ticker by ticker: the snapshot's first, then each one that changes.
+        async with api.stream_tickers("binance", ["BTC/USDT", "ETH/USDT"]) as updates:
             try:
                 async with asyncio.timeout(LIVE_SECONDS):
                     for _ in range(5):
-                        event = await anext(stream)
-                        print(event.kind.value, {t.symbol: t.price for t in event.items})
+                        update = await anext(updates)
+                        print(f"Live: {update['symbol']} {update['price']} ({update.change})")
             except TimeoutError:
                 print(f"(no live ticker within {LIVE_SECONDS:g} s)")
+
+        # Whole events (changes=True): a SNAPSHOT first, then UPSERTs as prices move.
+        async with api.stream_tickers("binance", ["BTC/USDT"], changes=True) as stream:
+            snapshot = await anext(stream)
+            assert snapshot.kind is ChangeKind.SNAPSHOT
+            print("snapshot:", {t.symbol: t.price for t in snapshot.items})
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 ::
 
     make demo                            # in another terminal
-    python examples/example_trades_cache.py
+    .venv/bin/python examples/example_trades_cache.py
 """
 
 from __future__ import annotations
@@ -33,15 +33,20 @@ async def main() -> None:
         print("user marker binance:1:", await api.get_user_trade_status("binance:1"))
         print("user markers:", [s.key for s in await api.get_user_trade_statuses()])
 
-        async with api.stream_trade_updates("BTC/USDT", "binance") as stream:
+        # Whole events of one symbol: a SNAPSHOT, then UPSERT (pushed) / REMOVE (drained).
+        async with api.stream_trades("BTC/USDT", "binance", changes=True) as stream:
             snapshot = await anext(stream)
             print(snapshot.kind.value, [t.trade_id for t in snapshot.items])
+
+        # Every symbol of the exchange, one trade per item (its change kind on it).
+        async with api.stream_trade_updates("binance") as trades:
             try:
                 async with asyncio.timeout(LIVE_SECONDS):
-                    event = await anext(stream)
-                    print(event.kind.value, [t.trade_id for t in event.items])
+                    while True:
+                        trade = await anext(trades)
+                        print(trade.change, trade["symbol"], trade["trade_id"], trade["price"])
             except TimeoutError:
-                print(f"(no trade within {LIVE_SECONDS:g} s)")
+                print(f"(no more trades within {LIVE_SECONDS:g} s)")
 
 
 if __name__ == "__main__":

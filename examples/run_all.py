@@ -3,7 +3,7 @@
 ::
 
     make demo                                   # in another terminal
-    python examples/run_all.py [--url ws://127.0.0.1:8000/graphql] [--live-seconds 5]
+    .venv/bin/python examples/run_all.py [--url ws://127.0.0.1:8000/graphql] [--live-seconds 5]
 
 Each example runs as its own process with the same ``FULLON_CACHE_API_URL``.
 """

@@ -57,7 +57,7 @@ class Watcher:
             {"symbol": "BTC/USDT", "exchange": "binance", "price": self.price, "time": 1.7e9}
         )
         message = await self.ws.recv()
-        assert message["payload"] == {"data": {"ticker": {"price": self.price}}}, message
+        assert message["payload"]["data"] == {"ticker": {"price": self.price}}, message
 
 
 @pytest_asyncio.fixture
@@ -72,7 +72,7 @@ async def watcher(abuse_server: RunningServer, redis_client: Redis) -> AsyncIter
     async with raw_ws(abuse_server.ws_url) as ws:
         await ws.init()
         await ws.send({"type": "subscribe", "id": "w", "payload": {"query": TICKER_SUB}})
-        assert (await ws.recv())["payload"] == {"data": {"ticker": None}}
+        assert (await ws.recv())["payload"]["data"] == {"ticker": None}
         watcher = Watcher(ws, CacheWriter(redis_client))
         await watcher.still_receiving()
         yield watcher
@@ -311,7 +311,7 @@ def cost_of(query: str, variables: JSONDict | None = None) -> tuple[int, bool]:
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-    return operation_cost(schema._schema, fragments, operation, variables)
+    return operation_cost(schema._schema, fragments, operation, variables, page_default=100)
 
 
 OHLCV = 'ohlcv(symbol: "BTC/USDT", timeframe: "1m"{}) {{ close }}'
@@ -327,7 +327,9 @@ OHLCV = 'ohlcv(symbol: "BTC/USDT", timeframe: "1m"{}) {{ close }}'
         ("{ " + OHLCV.format("") + " }", None, (100, False)),
         ("{ " + OHLCV.format(", count: 5000") + " }", None, (5000, False)),
         ('{ trades(exchange: "b", symbol: "s", last: 7) { price } }', None, (7, False)),
-        ('{ trades(exchange: "b", symbol: "s") { price } }', None, (10, False)),
+        # Without first/last, the default page (LIST_PAGE_DEFAULT, 100) is what is read.
+        ('{ trades(exchange: "b", symbol: "s") { price } }', None, (100, False)),
+        ('{ trades(exchange: "b", symbol: "s", first: 3) { price } }', None, (3, False)),
         ("query($n: Int!) { " + OHLCV.format(", count: $n") + " }", {"n": 3000}, (3000, True)),
         # An omitted variable leaves the argument's default (100).
         ("query($n: Int) { " + OHLCV.format(", count: $n") + " }", None, (100, True)),

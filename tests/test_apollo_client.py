@@ -2,16 +2,15 @@
 query over HTTP and a subscription over graphql-transport-ws (graphql-ws + ws) against the
 real server.
 
-The npm packages (pinned in ``tests/js/package.json``) are installed by this test with
-``npm install`` when ``tests/js/node_modules`` is missing. The test is skipped only when
-``node`` is not installed.
+The npm packages (pinned in ``tests/js/package.json`` and its lock file) are installed by
+this test with ``npm ci`` (:mod:`support.npm`) when ``tests/js/node_modules`` does not match
+the lock. The test is skipped only when ``node`` or ``npm`` is not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,14 @@ import redis.asyncio
 
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
 from support import RunningServer
+from support.npm import INSTALL_TIMEOUT_S, NODE, NPM, npm_ci
 
 JS = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
-INSTALL_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 60
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (needs Node.js 18+)")
-
-
-async def _npm_install() -> None:
-    """``npm install`` in tests/js, once (node_modules is gitignored)."""
-    if (JS / "node_modules" / "@apollo" / "client").is_dir():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None, "node is installed but npm is not: cannot install tests/js"
-    proc = await asyncio.create_subprocess_exec(
-        npm,
-        "install",
-        "--no-audit",
-        "--no-fund",
-        cwd=JS,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), INSTALL_TIMEOUT_S)
-    assert proc.returncode == 0, f"npm install failed:\n{out.decode()}"
+pytestmark = pytest.mark.skipif(
+    NODE is None or NPM is None, reason="node/npm are not installed (needs Node.js 18+)"
+)
 
 
 async def _next_result(stream: asyncio.StreamReader, seen: list[str]) -> dict[str, Any]:
@@ -62,10 +43,11 @@ async def _next_result(stream: asyncio.StreamReader, seen: list[str]) -> dict[st
             return result
 
 
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + RUN_TIMEOUT_S)
 async def test_apollo_client_query_and_subscription(
     api_server: RunningServer, redis_client: redis.asyncio.Redis
 ) -> None:
-    await _npm_install()
+    await asyncio.to_thread(npm_ci, JS)
     writer = CacheWriter(redis_client)
     await seed_scenario(writer)
 

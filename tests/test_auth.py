@@ -3,7 +3,7 @@ keys, key parsing, key rotation through ``API_KEYS_FILE``, and keys never leakin
 
 The field lists are read from the schema, so a new ``Query`` or ``Subscription`` field is in
 the matrix automatically (and fails ``test_every_root_field_has_exactly_one_scope`` until
-``auth.FIELD_SCOPES`` gives it a scope).
+its declaration in ``resolvers.fields`` gives it a scope).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from graphql import (
 from graphql.pyutils import Undefined
 from pydantic import ValidationError
 
-from fullon_cache_api.auth import ALL_SCOPES, FIELD_SCOPES, hash_key, parse_api_keys
+from fullon_cache_api.auth import ALL_SCOPES, hash_key, parse_api_keys
 from fullon_cache_api.embedded_redis import EmbeddedRedis
+from fullon_cache_api.resolvers.fields import FIELD_SCOPES, fields_of
+from fullon_cache_api.resolvers.fields import query as declare_query
 from fullon_cache_api.schema import schema
-from fullon_cache_api.schema.query import ROOT_RESOLVERS
 from fullon_cache_api.simulator import CacheWriter
 from support import RunningServer, make_settings, raw_ws, running_server
 from support.ws import LEGACY_WS, TRANSPORT_WS, RawWebSocket
@@ -163,19 +164,25 @@ def test_every_root_field_has_exactly_one_scope() -> None:
 
 def test_query_scopes_follow_the_resolver_modules() -> None:
     """resolvers/market.py, account.py and ops.py are the three scopes."""
-    from strawberry.utils.str_converters import to_camel_case
-
-    for python_name, resolver in ROOT_RESOLVERS.items():
-        module_scope = resolver.__module__.rsplit(".", 1)[-1]
-        assert FIELD_SCOPES["Query"][to_camel_case(python_name)] == module_scope, python_name
+    for field in fields_of("Query"):
+        module_scope = field.resolver.__module__.rsplit(".", 1)[-1]
+        assert FIELD_SCOPES["Query"][field.name] == module_scope, field.name
 
 
-def test_server_refuses_a_schema_field_without_scope(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fullon_cache_api.server.app import check_field_scopes
+def test_every_field_of_the_served_schema_has_a_scope() -> None:
+    """Fail closed: the built schema has no root field without a declared scope (it is
+    built only from declarations, each of which names its scope)."""
+    for type_name in ("Query", "Subscription"):
+        root = _root(type_name)
+        assert set(root.fields) == set(FIELD_SCOPES[type_name]), type_name
 
-    monkeypatch.delitem(FIELD_SCOPES["Query"], "health")
-    with pytest.raises(RuntimeError, match=r"Query\.health"):
-        check_field_scopes(schema)
+
+def test_a_root_field_is_declared_once() -> None:
+    async def ticker(info: object) -> None:
+        """A second ``ticker``."""
+
+    with pytest.raises(TypeError, match=r"Query\.ticker is declared twice"):
+        declare_query(scope="market")(ticker)
 
 
 # -------------------------------------------------------------------- the scope matrix
@@ -567,7 +574,7 @@ async def test_key_rotation_through_the_keys_file(
             for ws, key in ((ws_a, a), (ws_b, b)):
                 await ws.init({"authorization": f"Bearer {key}"})
                 await ws.send({"type": "subscribe", "id": "t", "payload": {"query": query}})
-                assert (await ws.recv())["payload"] == {"data": {"ticker": None}}
+                assert (await ws.recv())["payload"]["data"] == {"ticker": None}
 
             # Remove A, add C: A's socket closes within the re-check interval.
             _write_keys(path, f"{b}:market\n{c}:ops\n")
@@ -576,7 +583,7 @@ async def test_key_rotation_through_the_keys_file(
             assert time.monotonic() - started < recheck + 2.0
             # B is not disturbed.
             await writer.set_ticker(tick)
-            assert (await ws_b.recv())["payload"] == {"data": {"ticker": {"price": 1.0}}}
+            assert (await ws_b.recv())["payload"]["data"] == {"ticker": {"price": 1.0}}
             assert (await server.post("{ exchanges }", headers=bearer(a))).status_code == 401
             assert (await server.post("{ bots { botId } }", headers=bearer(c))).json() == {
                 "data": {"bots": []}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import queue
 import re
@@ -11,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +21,15 @@ import httpx
 import pytest
 import redis
 
+from fullon_cache_api import __version__
 from fullon_cache_api.cli import main
 from fullon_cache_api.schema_export import export_sdl
+from support import RunningServer, make_settings, running_server
 from support.ws import raw_ws
 
 URL_RE = re.compile(r"GraphiQL:\s+(http://127\.0\.0\.1:\d+/graphql)")
 REDIS_RE = re.compile(r"Redis:\s+(redis://\S+) .*; (\S+)\)")
+EXPORT_RE = re.compile(r"^  export FULLON_CACHE_API_URL=(\S+)$")
 START_DEADLINE_S = 60.0
 
 
@@ -212,13 +217,28 @@ def test_demo_picks_a_free_port_when_8000_is_busy(start_demo: StartDemo) -> None
     except OSError:
         pass  # already busy: the same situation
     try:
-        demo = start_demo("--run-seconds", "4")
+        demo = start_demo("--run-seconds", "30")
         url = _assert_demo_serves(demo)
+        port = int(url.split(":")[2].split("/")[0])
+        assert port != 8000
+        # The banner gives the exact variable, and commands that use it, which work as
+        # printed in a new shell.
+        export = demo.wait_for(EXPORT_RE)
+        assert export[1] == f"ws://127.0.0.1:{port}/graphql"
+        query = demo.wait_for(re.compile(r"^  (\S*fullon-cache-api query .*)$"))[1]
+        script = f"{export[0].strip()}\n{query}\n"
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert "binance" in json.loads(done.stdout)["exchanges"]
+        demo.proc.terminate()
     finally:
         blocker.close()
-    assert not url.startswith("http://127.0.0.1:8000/")
     assert demo.proc.wait(timeout=30) == 0, demo.output()
-    assert "Port 8000 is busy" in demo.all_stdout()
+    text = demo.all_stdout()
+    assert f"Port 8000 is busy; using {port} instead" in text
+    assert f"FULLON_CACHE_API_URL=ws://127.0.0.1:{port}/graphql" in text.split("\n")[0]
 
 
 async def test_demo_streams_simulated_ticks(start_demo: StartDemo) -> None:
@@ -242,3 +262,91 @@ async def test_demo_streams_simulated_ticks(start_demo: StartDemo) -> None:
         assert tickers["kind"] == "UPSERT" and tickers["items"], update
     demo.proc.terminate()
     assert demo.proc.wait(timeout=15) == 0, demo.output()
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fullon-cache-api {__version__}"
+
+
+def test_demo_banner_always_prints_the_client_url(start_demo: StartDemo) -> None:
+    port = _free_port()
+    demo = start_demo("--run-seconds", "3", "--port", str(port), "--rate", "0")
+    assert demo.wait_for(EXPORT_RE)[1] == f"ws://127.0.0.1:{port}/graphql"
+    assert demo.proc.wait(timeout=30) == 0, demo.output()
+    text = demo.all_stdout()
+    assert "is busy" not in text
+    # Run from outside the checkout: the commands name the installation's scripts by path.
+    assert f"{Path(sys.executable).parent / 'fullon-cache-api'} watch tickers" in text
+
+
+# --------------------------------------------------------------------------- keys
+
+
+KEY = "cli-test-key-0123456789abcdef"
+MARKET_KEY = "cli-market-key-0123456789abcdef"
+
+
+@pytest.fixture
+async def keyed_server(redis_url: str) -> AsyncIterator[RunningServer]:
+    settings = make_settings(redis_url, api_keys=f"{KEY}:*,{MARKET_KEY}:market")
+    async with running_server(settings) as server:
+        yield server
+
+
+def _run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The installed CLI in a fresh process: only ``env`` besides PATH and HOME."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    return subprocess.run(
+        [sys.executable, "-m", "fullon_cache_api.cli", *argv],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_key_required_names_the_option_and_variable(keyed_server: RunningServer) -> None:
+    url = {"FULLON_CACHE_API_URL": keyed_server.ws_url}
+    refused = await asyncio.to_thread(_run_cli, ["query", "{ exchanges }"], url)
+    assert refused.returncode == 1
+    assert "4403" in refused.stderr
+    assert "pass --token KEY, or set FULLON_CACHE_API_TOKEN=KEY" in refused.stderr
+
+    wrong = await asyncio.to_thread(_run_cli, ["query", "{ exchanges }", "--token", "x" * 20], url)
+    assert wrong.returncode == 1
+    assert "refused the API key (from --token or $FULLON_CACHE_API_TOKEN)" in wrong.stderr
+
+    by_env = {**url, "FULLON_CACHE_API_TOKEN": KEY}
+    accepted = await asyncio.to_thread(_run_cli, ["query", "{ exchanges }"], by_env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout) == {"exchanges": []}
+    by_option = await asyncio.to_thread(_run_cli, ["query", "{ __typename }", "--token", KEY], url)
+    assert by_option.returncode == 0, by_option.stderr
+
+    scoped = {**url, "FULLON_CACHE_API_TOKEN": MARKET_KEY}
+    forbidden = await asyncio.to_thread(_run_cli, ["query", "{ bots { botId } }"], scoped)
+    assert forbidden.returncode == 1
+    assert "FORBIDDEN" in forbidden.stderr
+    assert "this API key lacks the 'ops' scope" in forbidden.stderr
+
+
+async def test_client_reads_the_token_variable(
+    keyed_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fullon_cache_api import fullon_cache_api
+    from fullon_cache_api.client.errors import AuthenticationError
+
+    monkeypatch.setenv("FULLON_CACHE_API_URL", keyed_server.ws_url)
+    monkeypatch.delenv("FULLON_CACHE_API_TOKEN", raising=False)
+    with pytest.raises(AuthenticationError):
+        await fullon_cache_api(reconnect_attempts=0).connect()
+    monkeypatch.setenv("FULLON_CACHE_API_TOKEN", KEY)
+    async with fullon_cache_api(reconnect_attempts=0) as api:
+        assert await api.get_exchanges() == []

@@ -38,6 +38,7 @@ from websockets.typing import Subprotocol
 from fullon_cache_api import fullon_cache_api
 from fullon_cache_api.client import (
     Account,
+    AmbiguousOrderError,
     AuthenticationError,
     Backoff,
     Balance,
@@ -360,7 +361,8 @@ def test_every_server_code_maps_to_its_exception(code: str, cls: type[FullonCach
 def test_every_code_of_the_server_is_mapped() -> None:
     from fullon_cache_api.errors import ErrorCode
 
-    assert set(ERROR_CLASSES) == {code.value for code in ErrorCode}
+    # The client may know codes before the server sends them (REPLAY_UNAVAILABLE).
+    assert set(ERROR_CLASSES) >= {code.value for code in ErrorCode}
 
 
 def test_unknown_and_missing_codes() -> None:
@@ -396,8 +398,14 @@ def test_partial_data_with_corrupt_items_is_returned_and_logged(
 
 
 async def test_ping(api: FullonCacheApi) -> None:
-    latency = await api.ping()
-    assert 0 < latency < 5
+    from fullon_cache_api import __version__
+
+    response = await api.ping()
+    assert response.get("status") == "ok"
+    assert response["redis"] == "ok"
+    assert response["server_version"] == __version__
+    assert 0 < response["latency_ms"] < 5000
+    assert set(response) == {"status", "latency_ms", "server_version", "redis"}
     assert api.connected
 
 
@@ -467,7 +475,7 @@ async def test_accounts_and_positions(api: FullonCacheApi) -> None:
 
 
 async def test_orders(api: FullonCacheApi) -> None:
-    order = await api.get_order_status("binance", "8389765493")
+    order = await api.get_order("binance", "8389765493")
     assert isinstance(order, Order)
     assert (order.key, order.order_id, order.symbol, order.side, order.status) == (
         "binance",
@@ -484,10 +492,10 @@ async def test_orders(api: FullonCacheApi) -> None:
     )
     assert (order.bot_id, order.uid, order.ex_id, order.futures) == ("1", "1", "1", False)
     assert_utc(order.timestamp)
-    bybit = await api.get_order_status("bybit", "BYB-7731-0001")
+    bybit = await api.get_order("bybit", "BYB-7731-0001")
     assert bybit is not None
     assert (bybit.stored_order_id, bybit.status, bybit.final_volume) == ("4001", "filled", 0.5)
-    assert await api.get_order_status("binance", 1) is None
+    assert await api.get_order("binance", 1) is None
 
     binance = await api.get_orders("binance")
     assert {o.order_id for o in binance} == {
@@ -501,6 +509,45 @@ async def test_orders(api: FullonCacheApi) -> None:
     assert await api.get_queue_length("3001") == 2
     assert await api.get_open_order_queue(9999) == []
     assert await api.get_queue_length(9999) == 0
+
+
+async def test_order_status_on_any_key(api: FullonCacheApi, writer: CacheWriter) -> None:
+    # One key holds it: found without naming the key.
+    order = await api.get_order_status("8389765493")
+    assert order is not None and (order.key, order.symbol) == ("binance", "BTC/USDT")
+    assert await api.get_order_status("8389765493", exchange="binance") == order
+    assert await api.get_order_status("8389765493", exchange="kraken") is None
+    assert await api.get_order_status("no-such-order") is None
+    bybit = await api.get_order_status("BYB-7731-0001")  # stored under its exchange order id
+    assert bybit is not None and (bybit.key, bybit.stored_order_id) == ("bybit", "4001")
+    # Two keys hold it: a clear error that names them; exchange= picks one.
+    for key in ("binance", "2"):
+        await writer.save_order(
+            key, {"order_id": "777", "ex_order_id": "777", "symbol": "ETH/USDT", "status": "open"}
+        )
+    with pytest.raises(AmbiguousOrderError) as caught:
+        await api.get_order_status("777")
+    assert caught.value.keys == ["2", "binance"]
+    assert caught.value.code == "AMBIGUOUS_ORDER"
+    assert "2, binance" in caught.value.message and "exchange=" in caught.value.message
+    assert (await api.get_order_status("777", exchange="2")).key == "2"  # type: ignore[union-attr]
+    assert [o.key for o in await api.get_orders_by_id("777")] == ["2", "binance"]
+
+
+async def test_queue_length_is_keyed_by_local_order_id(api: FullonCacheApi) -> None:
+    assert "local order id" in (FullonCacheApi.get_queue_length.__doc__ or "")
+    with pytest.raises(InvalidArgumentError) as caught:
+        await api.get_queue_length("binance")  # an exchange, not a local order id
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert "keyed by the local order id" in caught.value.message
+    assert await api.get_queue_length("3001") == 2
+    assert await api.get_queue_length("unknown-oid") == 0  # not an exchange: just empty
+
+
+async def test_bot_status_alias(api: FullonCacheApi) -> None:
+    assert await api.get_bot_status(2) == await api.get_bot(2)
+    assert (await api.get_bot_status("2")).status == "paused"  # type: ignore[union-attr]
+    assert await api.get_bot_status(404) is None
 
 
 async def test_trades(api: FullonCacheApi) -> None:
@@ -670,7 +717,8 @@ async def test_stream_ticker(api: FullonCacheApi, writer: CacheWriter) -> None:
 
 
 async def test_stream_tickers(api: FullonCacheApi, writer: CacheWriter) -> None:
-    async with api.stream_tickers("binance", symbols=["BTC/USDT", "ETH/USDT"]) as stream:
+    wanted = ["BTC/USDT", "ETH/USDT"]
+    async with api.stream_tickers("binance", symbols=wanted, changes=True) as stream:
         snapshot = await next_item(stream)
         assert isinstance(snapshot, ChangeEvent) and snapshot.kind is ChangeKind.SNAPSHOT
         assert {t.symbol for t in snapshot.items} == {"BTC/USDT", "ETH/USDT"}
@@ -679,13 +727,13 @@ async def test_stream_tickers(api: FullonCacheApi, writer: CacheWriter) -> None:
         event = await next_item(stream)
         assert event.kind is ChangeKind.UPSERT
         assert [(t.symbol, t.price) for t in event.items] == [("ETH/USDT", 2700.0)]
-    async with api.stream_tickers() as every:
+    async with api.stream_tickers(changes=True) as every:
         assert len((await next_item(every)).items) == 11
 
 
 async def test_stream_account_and_positions(api: FullonCacheApi, writer: CacheWriter) -> None:
     account = api.stream_account(1)
-    positions = api.stream_positions("1")
+    positions = api.stream_positions("1", changes=True)
     async with account, positions:
         first = await next_item(account)
         assert isinstance(first, Account) and first.balance("ETH") is not None
@@ -711,7 +759,7 @@ async def test_stream_account_and_positions(api: FullonCacheApi, writer: CacheWr
 
 
 async def test_stream_orders_and_order_queue(api: FullonCacheApi, writer: CacheWriter) -> None:
-    orders = api.stream_orders("binance")
+    orders = api.stream_orders("binance", changes=True)
     queue = api.stream_order_queue(3001)
     async with orders, queue:
         snapshot = await next_item(orders)
@@ -731,8 +779,8 @@ async def test_stream_orders_and_order_queue(api: FullonCacheApi, writer: CacheW
 
 
 async def test_stream_trades_and_user_trades(api: FullonCacheApi, writer: CacheWriter) -> None:
-    trades = api.stream_trade_updates("BTC/USDT", "binance")
-    user = api.stream_user_trades(2, "kraken")
+    trades = api.stream_trades("BTC/USDT", "binance", changes=True)
+    user = api.stream_user_trades(2, "kraken", changes=True)
     async with trades, user:
         snapshot = await next_item(trades)
         assert [t.trade_id for t in snapshot.items] == ["50001", "50002"]
@@ -751,9 +799,9 @@ async def test_stream_trades_and_user_trades(api: FullonCacheApi, writer: CacheW
 async def test_stream_bots_blocks_opening_positions(
     api: FullonCacheApi, writer: CacheWriter
 ) -> None:
-    bots = api.stream_bot_status()
-    blocks = api.stream_blocks()
-    opening = api.stream_opening_positions()
+    bots = api.stream_bot_status(changes=True)
+    blocks = api.stream_blocks(changes=True)
+    opening = api.stream_opening_positions(changes=True)
     async with bots, blocks, opening:
         assert {b.bot_id for b in (await next_item(bots)).items} == {"1", "2", "3", "5"}
         assert len((await next_item(blocks)).items) == 3
@@ -775,7 +823,7 @@ async def test_stream_bots_blocks_opening_positions(
 
 
 async def test_stream_ohlcv(api: FullonCacheApi, writer: CacheWriter) -> None:
-    async with api.stream_ohlcv("BTC/USDT", "1m", count=3) as stream:
+    async with api.stream_ohlcv("BTC/USDT", "1m", count=3, changes=True) as stream:
         snapshot = await next_item(stream)
         assert snapshot.kind is ChangeKind.SNAPSHOT and len(snapshot.items) == 3
         last = snapshot.items[-1].timestamp
@@ -794,7 +842,7 @@ async def test_stream_ohlcv(api: FullonCacheApi, writer: CacheWriter) -> None:
 
 
 async def test_stream_processes_and_system_health(api: FullonCacheApi, writer: CacheWriter) -> None:
-    processes = api.stream_process_health(type="crawler")
+    processes = api.stream_process_health(type="crawler", changes=True)
     health = api.stream_system_health()
     async with processes, health:
         snapshot = await next_item(processes)
@@ -871,10 +919,11 @@ async def test_conflation_keeps_only_the_newest_unread_event() -> None:
 async def test_full_buffer_ends_the_stream_with_slow_consumer(
     api: FullonCacheApi, writer: CacheWriter
 ) -> None:
-    stream = api._stream(
+    stream = api._open(
         docs.STREAM_TICKERS,
         {"exchange": "binance"},
-        lambda value: value,
+        "tickers",
+        lambda data, _info: [data["tickers"]],
         buffer_size=2,
         conflate=False,
     )
@@ -914,7 +963,7 @@ async def test_invalid_argument(api: FullonCacheApi) -> None:
     assert "count" in caught.value.message
     with pytest.raises(InvalidArgumentError):
         await next_item(api.stream_ohlcv("BTC/USDT", "1m", count=0))
-    assert await api.ping() > 0  # the connection is fine
+    assert (await api.ping())["status"] == "ok"  # the connection is fine
 
 
 async def test_graphql_request_errors(api: FullonCacheApi) -> None:
@@ -1018,7 +1067,7 @@ async def test_token_in_connection_init_and_pings_answered() -> None:
         fake_server(handler) as url,
         fullon_cache_api(url, token="s3cret", ping_interval=None) as client,
     ):
-        assert await client.ping() >= 0
+        assert await client.execute("{ __typename }") == {"__typename": "Query"}
     assert seen["subprotocol"] == "graphql-transport-ws"
     assert seen["init"] == {
         "type": "connection_init",
@@ -1049,7 +1098,7 @@ async def test_first_request_connects_and_closed_client_refuses(
     assert all(sorted(r) == ["binance", "bybit", "hyperliquid", "kraken"] for r in results)
     assert client.connected
     stream = client.stream_bot_status()
-    assert (await next_item(stream)).kind is ChangeKind.SNAPSHOT
+    assert (await next_item(stream)).change is ChangeKind.SNAPSHOT
     await client.close()
     assert not client.connected
     with pytest.raises(StopAsyncIteration):  # closing the client ends its streams
@@ -1139,7 +1188,7 @@ async def test_reconnect_gives_up_after_the_attempts(redis_url: str, writer: Cac
     async with running_server(make_settings(redis_url)) as server:
         client = fullon_cache_api(server.ws_url, reconnect_attempts=2, backoff=FAST)
         await client.connect()
-        stream = client.stream_blocks()
+        stream = client.stream_blocks(changes=True)
         assert (await next_item(stream)).kind is ChangeKind.SNAPSHOT
     # The server is gone for good: two reconnects fail, then the stream raises.
     try:
@@ -1202,7 +1251,7 @@ async def test_streams_resume_after_a_server_restart(
         async with fullon_cache_api(
             f"ws://127.0.0.1:{port}/graphql", reconnect_attempts=None, backoff=FAST
         ) as client:
-            tickers = client.stream_tickers("binance")
+            tickers = client.stream_tickers("binance", changes=True)
             account = client.stream_account(1)
             assert (await next_item(tickers)).kind is ChangeKind.SNAPSHOT
             assert (await next_item(account)) is not None

@@ -1,6 +1,6 @@
 """Every ``Query`` field against a Redis written by the *real* fullon_cache 0.5.11.
 
-The dump (``shared/fixtures/fullon-cache-0.5.11-dump.json``) is loaded with
+The dump (``tests/fixtures/fullon-cache-0.5.11-dump.json``, in the repository) is loaded with
 ``load_fixture``; expected values are derived from the dump's own JSON wherever possible, so
 these tests check the API against what fullon_cache actually stored.
 
@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from fullon_cache_api.simulator import default_fixture_path, load_fixture
+from fullon_cache_api.simulator import load_fixture
 from support import RunningServer, raw_ws
+from support.fixtures import DUMP_PATH
 from test_queries import HttpRunner, QueryRunner, WsRunner, assert_utc_iso, at
 
 JSONDict = dict[str, Any]
@@ -30,10 +31,7 @@ Redis = redis.asyncio.Redis
 
 @cache
 def dump_keys() -> dict[str, JSONDict]:
-    path = default_fixture_path()
-    if path is None:
-        pytest.skip("fullon_cache 0.5.11 dump not found (shared/fixtures)")
-    keys: dict[str, JSONDict] = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    keys: dict[str, JSONDict] = json.loads(DUMP_PATH.read_text(encoding="utf-8"))["keys"]
     return keys
 
 
@@ -70,10 +68,7 @@ def dump_now() -> datetime:
 
 @pytest.fixture
 async def loaded(redis_client: Redis, api_server: RunningServer, monkeypatch: Any) -> Redis:
-    path = default_fixture_path()
-    if path is None:
-        pytest.skip("fullon_cache 0.5.11 dump not found (shared/fixtures)")
-    assert await load_fixture(redis_client, path) == len(dump_keys())
+    assert await load_fixture(redis_client, DUMP_PATH) == len(dump_keys())
     monkeypatch.setattr(api_server.services.cache.processes, "clock", dump_now)
     return redis_client
 

@@ -122,9 +122,15 @@ def assert_errors_coded(errors: Any) -> None:
 
 
 def assert_response(body: Any) -> None:
-    """A GraphQL response: ``data`` and/or coded ``errors``, nothing else."""
+    """A GraphQL response: ``data`` and/or coded ``errors``, and for a subscription event
+    its position (``extensions``: seq, cursor, observedAt), nothing else."""
     assert isinstance(body, dict), body
-    assert set(body) <= {"data", "errors"} and body, body
+    assert set(body) <= {"data", "errors", "extensions"} and body, body
+    if "extensions" in body:
+        extensions = body["extensions"]
+        assert set(extensions) == {"seq", "cursor", "observedAt"}, extensions
+        assert isinstance(extensions["seq"], int) and extensions["seq"] >= 0, extensions
+        assert extensions["cursor"].endswith(f".{extensions['seq']}"), extensions
     if "errors" in body:
         assert_errors_coded(body["errors"])
     else:

@@ -35,6 +35,8 @@ from support.ws import raw_ws
 
 JSONDict = dict[str, Any]
 
+pytestmark = pytest.mark.chaos
+
 STREAMS: dict[str, tuple[str, JSONDict | None]] = {
     "t": (
         'subscription { ticker(exchange: "binance", symbol: "BTC/USDT") { symbol price } }',
@@ -197,6 +199,17 @@ async def kill_and_wait_until_noticed(env: LiveEnv) -> None:
     await wait_until(noticed, 5, "the app to notice that Redis is down")
 
 
+async def expect_outage(client: LiveClient) -> None:
+    """Every stream's next message is ``data: null`` with a CACHE_UNAVAILABLE error at its
+    root field, and the stream goes on."""
+    for op_id, (query, _variables) in STREAMS.items():
+        payload = (await client.message(op_id))["payload"]
+        assert payload["data"] is None, (op_id, payload)
+        (error,) = payload["errors"]
+        assert error["extensions"]["code"] == "CACHE_UNAVAILABLE", (op_id, payload)
+        assert error["path"] == [query.split("{")[1].split("(")[0].strip()], (op_id, payload)
+
+
 # --------------------------------------------------------------------------- restart
 
 
@@ -214,10 +227,13 @@ async def test_redis_restart_resumes_every_stream(mode: str, tmp_path: Path) -> 
             assert value == want[op_id], (op_id, value)
         await wait_until(lambda: env.numsub("process:broadcast:tick"))
 
-        # 1. Redis dies (SIGKILL) and comes back with another state already loaded (an RDB
-        # written meanwhile): every stream's next item is a fresh snapshot of that state.
+        # 1. Redis dies (SIGKILL): every stream says so at once, with a coded error (a
+        # quiet stream would look like a quiet market). Redis comes back with another state
+        # already loaded (an RDB written meanwhile): every stream's next item is a fresh
+        # snapshot of that state.
         redis_server = env.redis_server
         await kill_and_wait_until_noticed(env)
+        await expect_outage(client)
         await write_rdb(tmp_path, redis_server.port, 2)
         await asyncio.to_thread(redis_server.start)
         await env.reconnect()
@@ -244,6 +260,7 @@ async def test_redis_restart_resumes_every_stream(mode: str, tmp_path: Path) -> 
         # 2. Redis dies and comes back empty; the test re-seeds it. The first item of
         # every keyed stream is a SNAPSHOT; each stream then reaches the new state.
         await kill_and_wait_until_noticed(env)
+        await expect_outage(client)
         (tmp_path / f"dump-{redis_server.port}.rdb").unlink()
         await asyncio.to_thread(redis_server.start)
         await env.reconnect()
@@ -292,10 +309,11 @@ TICKER_SUBS = 20
 
 
 async def test_client_that_never_reads() -> None:
-    """A client that stops reading: its queue stays bounded (latest-value streams are
-    coalesced, its keyed stream ends with SLOW_CONSUMER), while another client on the same
-    data receives every event; once it reads again it gets the latest values, and an id
-    completed and reused meanwhile works."""
+    """A client that stops reading: what waits for it stays bounded by the state, not by
+    time (its latest-value streams keep only the newest value, its keyed stream merges its
+    changes by key), and it is not cut off; another client on the same data receives every
+    event meanwhile. Once it reads again it gets the latest values, its keyed stream
+    converges on the current state, and an id completed and reused meanwhile works."""
     settings = {"subscriber_buffer": BUFFER, "max_aliases": 200, "max_tokens": 5000}
     async with live_env("keyspace", **settings) as env:
         async with env.client() as good:
@@ -319,9 +337,10 @@ async def test_client_that_never_reads() -> None:
                     assert message is not None and message["type"] == "next", message
                     first.setdefault(message["id"], message)
                 connection = next(c for c in env.services.connections if "k" in c.operations)
+                outbox = connection.outbox
                 # From here on the slow client reads nothing.
 
-                bound = TICKER_SUBS + BUFFER + 8
+                bound = TICKER_SUBS + 1 + 4  # one waiting item per subscription, and pings
                 longest = 0
                 price = 0.0
 
@@ -331,24 +350,24 @@ async def test_client_that_never_reads() -> None:
                     for _ in range(count):
                         price += 1.0
                         await env.writer.set_ticker(tick(price))
-                        longest = max(longest, len(connection._outbox))
-                    # The good client gets every change, in order (a keyed stream: nothing
-                    # coalesced).
+                        longest = max(longest, outbox.pending)
+                    # The good client gets every change, in order.
                     received: list[float] = []
                     while len(received) < count:
                         value = await good.data("g")
                         assert value["kind"] == "UPSERT", value
                         received.extend(item["price"] for item in value["items"])
-                        longest = max(longest, len(connection._outbox))
+                        longest = max(longest, outbox.pending)
                     assert received == [start + step for step in range(1, count + 1)]
 
                 for _ in range(3000):
                     await burst(4)
-                    if connection.coalesced > 50 and "k" not in connection.operations:
+                    if connection.coalesced > 200 and outbox.stalled_for() > 0:
                         break
-                assert "k" not in connection.operations, "the keyed stream was never dropped"
-                assert connection.coalesced > 50
+                assert connection.coalesced > 200
+                assert outbox.stalled_for() > 0, "the socket never filled up"
                 assert longest <= bound, (longest, bound)
+                assert "k" in connection.operations  # a keyed stream is merged, not ended
                 assert not connection.closing  # bounded: no need to drop the connection
 
                 per_id: dict[str, list[JSONDict]] = {}
@@ -357,7 +376,16 @@ async def test_client_that_never_reads() -> None:
                     nonlocal longest
                     assert message is not None, slow.close_frame
                     per_id.setdefault(message["id"], []).append(message)
-                    longest = max(longest, len(connection._outbox))
+                    longest = max(longest, outbox.pending)
+
+                async def drain() -> None:
+                    """Read until nothing is queued or in flight for the client."""
+                    while True:
+                        try:
+                            route(await slow.recv(timeout=0.3))
+                        except TimeoutError:
+                            if not outbox.pending and not outbox.stalled_for():
+                                return
 
                 # An id completed and reused while its last event is still queued (t1),
                 # and one completed, drained, then reused (t0): the new subscriptions get
@@ -367,12 +395,7 @@ async def test_client_that_never_reads() -> None:
                 await slow.send({"type": "subscribe", "id": "t1", "payload": {"query": BIG_TICKER}})
                 await slow.send({"type": "complete", "id": "t0"})
                 await wait_until(lambda: "t0" not in connection.operations)
-                await slow.send({"type": "ping"})
-                while True:  # read until the pong: everything queued before it is read
-                    message = await slow.recv(timeout=10)
-                    if message == {"type": "pong"}:
-                        break
-                    route(message)
+                await drain()
                 await slow.send({"type": "subscribe", "id": "t0", "payload": {"query": BIG_TICKER}})
                 await wait_until(lambda: {"t0", "t1"} <= set(connection.operations))
                 for _ in range(5):
@@ -381,11 +404,12 @@ async def test_client_that_never_reads() -> None:
 
                 # Now read everything.
                 done: set[str] = set()
-                while done != set(ids):
+                keyed_price: float | None = None
+                while done != {*ids, "k"}:
                     try:
                         message = await slow.recv(timeout=5)
                     except TimeoutError:
-                        missing = sorted(set(ids) - done)
+                        missing = sorted({*ids, "k"} - done)
                         raise AssertionError(
                             f"no latest value ({final}) for {missing}: "
                             f"{[per_id.get(op_id, [])[-3:] for op_id in missing]}"
@@ -396,13 +420,15 @@ async def test_client_that_never_reads() -> None:
                     data = (payload.get("data") if isinstance(payload, dict) else None) or {}
                     if message["id"] in ids and (data.get("ticker") or {}).get("p0") == final:
                         done.add(message["id"])
+                    if message["id"] == "k":
+                        for item in data["tickers"]["items"]:
+                            keyed_price = item["price"]
+                        if keyed_price == final:
+                            done.add("k")
                 assert longest <= bound, (longest, bound)
 
                 keyed = per_id.get("k", [])
-                assert keyed, "no message for the keyed stream"
-                assert keyed[-1]["type"] == "error", keyed[-1]
-                assert keyed[-1]["payload"][0]["extensions"]["code"] == "SLOW_CONSUMER"
-                assert [m["type"] for m in keyed[:-1]] == ["next"] * (len(keyed) - 1)
+                assert {m["type"] for m in keyed} == {"next"}, keyed[-3:]
                 for op_id in ids:
                     assert {m["type"] for m in per_id[op_id]} == {"next"}, per_id[op_id]
                     prices = [m["payload"]["data"]["ticker"]["p0"] for m in per_id[op_id]]
@@ -411,6 +437,48 @@ async def test_client_that_never_reads() -> None:
             finally:
                 await slow.aclose()
         await env.wait_idle()
+
+
+async def test_a_push_stream_reader_that_stalls_is_ended() -> None:
+    """A PUSH stream keeps every message, so a reader whose socket takes nothing for
+    SLOW_CONSUMER_S while SUBSCRIBER_BUFFER messages wait gets SLOW_CONSUMER; the
+    connection itself stays, and a subscriber that reads keeps everything."""
+    settings = {"subscriber_buffer": BUFFER, "slow_consumer_s": 0.5}
+    async with live_env("keyspace", **settings) as env, env.client() as good:
+        query = 'subscription { processBroadcasts(type: "tick") { message data } }'
+        await good.subscribe("g", query)
+        slow = await RawSocketClient.connect(env.server.host, env.server.port, "/graphql")
+        try:
+            await slow.send({"type": "connection_init"})
+            assert await slow.recv() == {"type": "connection_ack"}
+            await slow.send({"type": "subscribe", "id": "p", "payload": {"query": query}})
+            await wait_until(lambda: env.numsub("process:broadcast:tick"))
+            connection = next(c for c in env.services.connections if "p" in c.operations)
+            sent = since_stall = 0
+            padding = "x" * 2000
+            while "p" in connection.operations:
+                sent += 1
+                await env.writer.broadcast_message("tick", f"m{sent}", {"pad": padding})
+                assert (await good.data("g"))["message"] == f"m{sent}"
+                assert sent < 5000, "never judged slow"
+                if connection.outbox.stalled_for():
+                    # The socket is full: publish at a steady 50 messages/s, so the backlog
+                    # stays under 4 x SUBSCRIBER_BUFFER and the stall time decides.
+                    since_stall += 1
+                    await asyncio.sleep(0.02)
+            assert BUFFER < since_stall < 4 * BUFFER, since_stall
+            assert env.services.dropped == 1
+            messages = []
+            while True:
+                message = await slow.recv(timeout=5)
+                assert message is not None
+                messages.append(message)
+                if message["type"] == "error":
+                    break
+            assert messages[-1]["payload"][0]["extensions"]["code"] == "SLOW_CONSUMER"
+            assert not connection.closing
+        finally:
+            await slow.aclose()
 
 
 # --------------------------------------------------------------------------- keep-alive

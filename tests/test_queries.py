@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from fullon_cache_api import __version__
 from fullon_cache_api.simulator import CacheWriter
 from support import RunningServer, raw_ws
 from support.ws import LEGACY_WS, RawWebSocket
@@ -360,6 +361,53 @@ async def test_trades_oldest_first(gql: QueryRunner, writer: CacheWriter, clock:
     assert (await gql.data(query, {"e": "binance", "s": "ETH/USDT"}))["trades"] == []
 
 
+async def test_trades_pages(gql: QueryRunner, writer: CacheWriter) -> None:
+    """``first``/``last``/``offset`` page through the list; results are oldest first; without
+    either, the newest LIST_PAGE_DEFAULT (100); ``tradeCount`` is the whole length."""
+    for index in range(150):
+        await writer.push_trade("binance", trade(index, 100.0 + index, T0_S + index))
+    query = """query($first: Int, $last: Int, $offset: Int = 0) {
+        trades(exchange: "binance", symbol: "BTC/USDT", first: $first, last: $last,
+               offset: $offset) { tradeId }
+        tradeCount(exchange: "binance", symbol: "BTC/USDT") }"""
+
+    async def ids(**page: int) -> list[int]:
+        data = await gql.data(query, page)
+        assert data["tradeCount"] == 150
+        return [int(item["tradeId"]) for item in data["trades"]]
+
+    assert await ids() == list(range(50, 150))
+    assert await ids(first=3) == [0, 1, 2]
+    assert await ids(first=3, offset=10) == [10, 11, 12]
+    assert await ids(last=3) == [147, 148, 149]
+    assert await ids(last=3, offset=10) == [137, 138, 139]
+    assert await ids(offset=140) == list(range(0, 10))
+    assert await ids(first=5, offset=148) == [148, 149]
+    assert await ids(last=5, offset=150) == []
+    assert len(await ids(last=1000)) == 150
+
+
+@pytest.mark.parametrize(
+    ("page", "argument"),
+    [
+        ({"first": 1, "last": 1}, "first"),
+        ({"first": 0}, "first"),
+        ({"last": 1001}, "last"),
+        ({"offset": -1}, "offset"),
+    ],
+)
+async def test_trades_page_arguments_are_checked(
+    gql: QueryRunner, page: JSONDict, argument: str
+) -> None:
+    query = """query($first: Int, $last: Int, $offset: Int = 0) {
+        trades(exchange: "binance", symbol: "BTC/USDT", first: $first, last: $last,
+               offset: $offset) { tradeId } }"""
+    body = await gql(query, page)
+    assert body["data"] == {"trades": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "argument": argument}
+
+
 async def test_trade_status(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> None:
     await writer.push_trade("binance", trade(1, 1.0, T0_S))
     clock.set(T0 + timedelta(seconds=2, microseconds=500))
@@ -603,6 +651,29 @@ async def test_order(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> Non
     assert (await gql.data(query, {"k": "bybit", "id": "1000"}))["order"] is None
 
 
+async def test_orders_by_id(gql: QueryRunner, writer: CacheWriter, clock: Clock) -> None:
+    """An order on whichever order_status key holds it: one, none, or several (by key)."""
+    await seed_orders(writer, clock)
+    query = "query($id: String!) { ordersById(orderId: $id) { key orderId status exId } }"
+    data = await gql.data(query, {"id": "1000"})
+    assert data["ordersById"] == [
+        {"key": "binance", "orderId": "1000", "status": "filled", "exId": "1"}
+    ]
+    data = await gql.data(query, {"id": "77738308"})
+    assert data["ordersById"] == [
+        {"key": "7", "orderId": "77738308", "status": "open", "exId": "7"}
+    ]
+    assert (await gql.data(query, {"id": "9999"}))["ordersById"] == []
+    await writer.save_order("kraken", order("1000", "1000", status="canceled"))
+    data = await gql.data(query, {"id": "1000"})
+    assert [(o["key"], o["status"]) for o in data["ordersById"]] == [
+        ("binance", "filled"),
+        ("kraken", "canceled"),
+    ]
+    body = await gql(query, {"id": "10*"})  # a glob would match other ids in a pattern
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_ARGUMENT", "argument": "orderId"}
+
+
 async def test_orders_oldest_write_first(
     gql: QueryRunner, writer: CacheWriter, clock: Clock
 ) -> None:
@@ -637,6 +708,10 @@ async def test_open_order_queue(gql: QueryRunner, writer: CacheWriter) -> None:
         "queueLength": 3,
     }
     assert await gql.data(query, {"l": "2002"}) == {"openOrderQueue": [], "queueLength": 0}
+    paged = """query($l: String!) { a: openOrderQueue(localOid: $l, first: 1, offset: 1)
+        b: openOrderQueue(localOid: $l, last: 1) }"""
+    data = await gql.data(paged, {"l": "1001"})
+    assert data == {"a": ["OQCLML-BW3P3-BUCMWZ"], "b": ["77738308"]}
 
 
 async def test_queue_length(gql: QueryRunner, writer: CacheWriter) -> None:
@@ -645,6 +720,15 @@ async def test_queue_length(gql: QueryRunner, writer: CacheWriter) -> None:
     query = "query($l: String!) { queueLength(localOid: $l) }"
     assert (await gql.data(query, {"l": "7"}))["queueLength"] == 2
     assert (await gql.data(query, {"l": "8"}))["queueLength"] == 0
+    # The queue is keyed by the local order id: an exchange name is refused, with the hint.
+    await writer.set_ticker({"symbol": "BTC/USDT", "exchange": "binance", "price": 1.0})
+    body = await gql(query, {"l": "binance"})
+    assert body["data"] == {"queueLength": None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "argument": "localOid"}
+    assert "keyed by the local order id" in error["message"]
+    await writer.push_open_order("3", "binance")  # a queue that really has that name
+    assert (await gql.data(query, {"l": "binance"}))["queueLength"] == 1
 
 
 async def test_user_trades(gql: QueryRunner, writer: CacheWriter) -> None:
@@ -662,6 +746,9 @@ async def test_user_trades(gql: QueryRunner, writer: CacheWriter) -> None:
     ]
     data = await gql.data(query, {"u": "1", "e": "binance", "last": 1})
     assert [t["tradeId"] for t in data["userTrades"]] == ["50004"]
+    paged = """{ userTrades(uid: "1", exchange: "binance", first: 1) { tradeId }
+        userTradeCount(uid: "1", exchange: "binance") }"""
+    assert await gql.data(paged) == {"userTrades": [{"tradeId": "50001"}], "userTradeCount": 2}
     assert (await gql.data(query, {"u": "1", "e": "kraken"}))["userTrades"] == []
     assert (await gql.data(query, {"u": "3", "e": "binance"}))["userTrades"] == []
 
@@ -938,6 +1025,8 @@ async def test_health(gql: QueryRunner) -> None:
     assert 0 <= health["latencyMs"] < 5000
     assert isinstance(health["redisVersion"], str)
     assert health["redisVersion"].split(".")[0].isdigit()
+    version = await gql.data("{ health { serverVersion } }")
+    assert version == {"health": {"serverVersion": __version__}}
     assert health["role"] == "master"
     assert isinstance(health["usedMemoryBytes"], float)
     assert health["usedMemoryBytes"] > 0
@@ -955,9 +1044,11 @@ async def test_every_query_field_is_covered() -> None:
     assert query_type is not None
     covered = {
         "ticker", "tickers", "anyTicker", "exchanges", "tickerTime", "ohlcv", "ohlcvSeries",
-        "trades", "tradeStatus", "tradeStatuses", "account", "accounts", "balance",
-        "positions", "position", "allPositions", "order", "orders", "orderKeys",
-        "openOrderQueue", "queueLength", "userTrades", "userTradeStatus", "userTradeStatuses",
+        "trades", "tradeCount", "tradeStatus", "tradeStatuses", "account", "accounts",
+        "balance", "positions", "position", "allPositions", "order", "ordersById", "orders",
+        "orderKeys",
+        "openOrderQueue", "queueLength", "userTrades", "userTradeCount", "userTradeStatus",
+        "userTradeStatuses",
         "bots", "bot", "blocks", "isBlocked", "openingPositions", "isOpeningPosition",
         "process", "activeProcesses", "componentStatus", "systemHealth", "health",
     }  # fmt: skip

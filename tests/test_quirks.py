@@ -308,7 +308,7 @@ async def test_7_ohlcv_count_zero_is_invalid(
         'query($c: Int!) { ohlcv(symbol: "BTC/USDT", timeframe: "1m", count: $c) { close } }',
         {"c": count},
     )
-    assert body["data"] is None
+    assert body["data"] == {"ohlcv": None}
     (error,) = body["errors"]
     assert error["extensions"]["code"] == "INVALID_ARGUMENT"
     assert error["path"] == ["ohlcv"]

@@ -1,9 +1,9 @@
 """The simulator writes fullon_cache 0.5.11's layout byte for byte.
 
 Values come from the dump of a Redis written by the real fullon_cache
-(``shared/fixtures/fullon-cache-0.5.11-dump.json``): each test replays the same data
-through :class:`CacheWriter` with a clock frozen at the timestamp fullon_cache stamped,
-and compares the stored strings with the dump's.
+(``tests/fixtures/fullon-cache-0.5.11-dump.json``, in the repository): each test replays
+the same data through :class:`CacheWriter` with a clock frozen at the timestamp
+fullon_cache stamped, and compares the stored strings with the dump's.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from fullon_cache_api.simulator import (
     to_redis_timestamp,
 )
 from fullon_cache_api.simulator import fixture as fixture_module
+from support.fixtures import DUMP_PATH
 
 Redis = redis.asyncio.Redis
 JSONDict = dict[str, Any]
@@ -50,10 +51,7 @@ class Clock:
 
 @cache
 def dump_keys() -> dict[str, JSONDict]:
-    path = default_fixture_path()
-    if path is None:
-        pytest.skip("fullon_cache 0.5.11 dump not found (shared/fixtures)")
-    keys: dict[str, JSONDict] = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    keys: dict[str, JSONDict] = json.loads(DUMP_PATH.read_text(encoding="utf-8"))["keys"]
     return keys
 
 
@@ -608,8 +606,7 @@ async def test_raw_writes(writer: CacheWriter, redis_client: Redis) -> None:
 
 
 async def test_load_fixture(redis_client: Redis) -> None:
-    path = default_fixture_path()
-    assert path is not None
+    path = DUMP_PATH
     await redis_client.rpush("new_orders:1001", "stale")  # replaced, not appended to
     assert await load_fixture(redis_client, path) == 67
     assert await redis_client.dbsize() == 67
@@ -625,22 +622,27 @@ async def test_load_fixture(redis_client: Redis) -> None:
     assert await redis_client.llen("ohlcv:BTC/USDT:1m") == len(dump_value("ohlcv:BTC/USDT:1m"))
 
 
-def test_default_fixture_path_from_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert default_fixture_path() is not None
-    target = tmp_path / "shared" / "fixtures" / "fullon-cache-0.5.11-dump.json"
+def test_default_fixture_path_is_the_repositorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dump is part of the repository, found from the package's own location...
+    assert DUMP_PATH.is_file()
+    monkeypatch.chdir(tmp_path)
+    assert default_fixture_path() == DUMP_PATH
+    # ... and from any directory of a checkout when the package is installed elsewhere.
+    target = tmp_path / "repo" / "tests" / "fixtures" / "fullon-cache-0.5.11-dump.json"
     target.parent.mkdir(parents=True)
     target.write_text("{}")
-    work = tmp_path / "repo" / "sub"
+    work = tmp_path / "repo" / "src" / "pkg"
     work.mkdir(parents=True)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    # Not next to the package: found by walking up from the current directory.
-    monkeypatch.setattr(fixture_module, "__file__", str(work / "fixture.py"))
-    monkeypatch.chdir(elsewhere)
-    assert default_fixture_path() == target.resolve()
-    monkeypatch.setattr(fixture_module, "__file__", str(tmp_path.parent / "x" / "fixture.py"))
+    elsewhere = tmp_path / "site-packages" / "fullon_cache_api" / "simulator"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setattr(fixture_module, "__file__", str(elsewhere / "fixture.py"))
     monkeypatch.chdir(work)
     assert default_fixture_path() == target.resolve()
+    # Neither inside a checkout: None.
+    monkeypatch.chdir(elsewhere)
+    assert default_fixture_path() is None
 
 
 # -------------------------------------------------------------------------- scenario

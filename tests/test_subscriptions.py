@@ -432,9 +432,10 @@ async def test_trades_pushed_then_drained(live: LiveEnv, client: LiveClient) -> 
     assert [(t["tradeId"], t["price"]) for t in await event(client, "t", "UPSERT")] == [
         ("3", 102.0)
     ]
-    # fullon's batcher drains the list: LRANGE then DEL.
+    # fullon's batcher drains the list (LRANGE then DEL): the list is read again, whole
+    # (bounded to the window), and sent as a SNAPSHOT that replaces everything.
     assert await live.redis.delete("trades:binance:BTCUSDT") == 1
-    assert keys_of("tradeId", await event(client, "t", "REMOVE")) == ["1", "2", "3"]
+    assert await event(client, "t", "SNAPSHOT") == []
     await live.writer.push_trade_list("BTC/USDT", "binance", trade(4, 103.0))
     assert keys_of("tradeId", await event(client, "t", "UPSERT")) == ["4"]
 
@@ -447,11 +448,12 @@ async def test_user_trades(live: LiveEnv, client: LiveClient) -> None:
     await live.writer.push_user_trade(8, "binance", trade(99, 1.0, uid=8))
     await live.writer.push_user_trade(7, "binance", trade(12, 101.0, uid=7))
     assert keys_of("tradeId", await event(client, "u", "UPSERT")) == ["12"]
-    # A consumer pops the oldest, then drains the rest.
+    # A consumer pops the oldest, then drains the rest: each time the list shrank, so it
+    # is read again and sent as a SNAPSHOT.
     await live.redis.lpop("user_trades:7:binance")
-    assert keys_of("tradeId", await event(client, "u", "REMOVE")) == ["11"]
+    assert keys_of("tradeId", await event(client, "u", "SNAPSHOT")) == ["12"]
     await live.redis.delete("user_trades:7:binance")
-    assert keys_of("tradeId", await event(client, "u", "REMOVE")) == ["12"]
+    assert await event(client, "u", "SNAPSHOT") == []
 
 
 # --------------------------------------------------------------------------- bots

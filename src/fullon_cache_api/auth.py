@@ -1,8 +1,8 @@
 """API keys and scopes: which key may read which root field.
 
 A key is granted one or more scopes. Every ``Query`` and ``Subscription`` field belongs to
-exactly one scope, in :data:`FIELD_SCOPES` (the only place that assigns them; a field
-missing from it stops the server at start-up).
+exactly one scope, declared with the field itself (:mod:`fullon_cache_api.resolvers.fields`:
+a root field cannot be declared without one).
 
 Keys are configured as ``KEY:SCOPE[+SCOPE...]`` entries, separated by commas or newlines
 (``API_KEYS``, or one per line in ``API_KEYS_FILE``, where ``#`` starts a comment). Only
@@ -26,81 +26,6 @@ ALL_SCOPES: frozenset[str] = frozenset({MARKET, ACCOUNT, OPS})
 MIN_KEY_LENGTH = 16
 _KEY = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 token68: what a Bearer token may hold
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-
-FIELD_SCOPES: dict[str, dict[str, str]] = {
-    "Query": {
-        # market: tickers, OHLCV, trades, trade status
-        "ticker": MARKET,
-        "tickers": MARKET,
-        "anyTicker": MARKET,
-        "exchanges": MARKET,
-        "tickerTime": MARKET,
-        "ohlcv": MARKET,
-        "ohlcvSeries": MARKET,
-        "trades": MARKET,
-        "tradeStatus": MARKET,
-        "tradeStatuses": MARKET,
-        # account: accounts and balances, positions, orders, order queues, user trades
-        "account": ACCOUNT,
-        "accounts": ACCOUNT,
-        "balance": ACCOUNT,
-        "positions": ACCOUNT,
-        "position": ACCOUNT,
-        "allPositions": ACCOUNT,
-        "order": ACCOUNT,
-        "orders": ACCOUNT,
-        "orderKeys": ACCOUNT,
-        "openOrderQueue": ACCOUNT,
-        "queueLength": ACCOUNT,
-        "userTrades": ACCOUNT,
-        "userTradeStatus": ACCOUNT,
-        "userTradeStatuses": ACCOUNT,
-        # ops: bots, blocks, opening positions, processes, system and cache health
-        "bots": OPS,
-        "bot": OPS,
-        "blocks": OPS,
-        "isBlocked": OPS,
-        "openingPositions": OPS,
-        "isOpeningPosition": OPS,
-        "process": OPS,
-        "activeProcesses": OPS,
-        "componentStatus": OPS,
-        "systemHealth": OPS,
-        "health": OPS,
-    },
-    "Subscription": {
-        "ticker": MARKET,
-        "tickers": MARKET,
-        "trades": MARKET,
-        "ohlcv": MARKET,
-        "account": ACCOUNT,
-        "positions": ACCOUNT,
-        "orders": ACCOUNT,
-        "openOrderQueue": ACCOUNT,
-        "userTrades": ACCOUNT,
-        "bots": OPS,
-        "blocks": OPS,
-        "openingPositions": OPS,
-        "processes": OPS,
-        "systemHealth": OPS,
-        "processBroadcasts": OPS,
-    },
-}
-
-
-def field_scope(type_name: str, field_name: str) -> str | None:
-    """The scope of a root field; ``None`` for introspection (``__typename``, ...)."""
-    fields = FIELD_SCOPES.get(type_name)
-    return fields.get(field_name) if fields is not None else None
-
-
-def missing_scopes(root_fields: Mapping[str, Iterable[str]]) -> list[str]:
-    """``Type.field`` names of root fields without a scope (``{type: field names}``)."""
-    missing: list[str] = []
-    for type_name, names in root_fields.items():
-        table = FIELD_SCOPES.get(type_name, {})
-        missing.extend(f"{type_name}.{name}" for name in names if name not in table)
-    return sorted(missing)
 
 
 def hash_key(key: str) -> str:

@@ -1,4 +1,4 @@
-"""Command line: ``fullon-cache-api serve | demo | export-schema``."""
+"""Command line: ``fullon-cache-api serve | demo | query | watch | export-schema``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import errno
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -22,6 +23,7 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from fullon_cache_api import __version__
 from fullon_cache_api.client.cli_commands import add_client_commands
 from fullon_cache_api.logging_setup import configure_logging
 from fullon_cache_api.server.serving import GracefulServer
@@ -198,7 +200,12 @@ def _demo_socket(port: int | None) -> socket.socket:
         if exc.errno != errno.EADDRINUSE:
             raise
     sock = listen(DEMO_HOST, 0)
-    print(f"Port {DEMO_PORT} is busy; using {sock.getsockname()[1]} instead.", flush=True)
+    port = sock.getsockname()[1]
+    print(
+        f"Port {DEMO_PORT} is busy; using {port} instead. Point the CLI, the examples and the "
+        f"client at it with FULLON_CACHE_API_URL=ws://{DEMO_HOST}:{port}/graphql",
+        flush=True,
+    )
     return sock
 
 
@@ -218,6 +225,35 @@ def dashboard_banner_line(port: int, assets: bool | None, live: bool) -> str | N
     return f"Dashboard: {url}"
 
 
+def _script(name: str) -> str:
+    """How a new shell in the current directory runs this installation's ``name`` script:
+    a relative path when the environment is below the current directory (``make demo``:
+    ``.venv/bin/…``, which works without activating it), the bare name when that is what
+    PATH finds, else the absolute path."""
+    bin_dir = Path(sys.executable).parent
+    path = bin_dir / name
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    found = shutil.which(name)
+    if found is not None and Path(found).parent == bin_dir:
+        return name
+    return str(path)
+
+
+def client_commands(ws_url: str) -> list[str]:
+    """The demo's "try it" lines: the ``FULLON_CACHE_API_URL`` export, then commands that
+    read it."""
+    cli = _script("fullon-cache-api")
+    lines = [
+        f"export FULLON_CACHE_API_URL={ws_url}",
+        f"{cli} query '{{ exchanges }}'",
+        f"{cli} watch tickers --exchange binance",
+    ]
+    if Path("examples", "run_all.py").is_file():
+        lines.append(f"{_script('python')} examples/run_all.py")
+    return lines
+
+
 def _print_banner(
     redis_url: str,
     redis_binary: str,
@@ -228,6 +264,7 @@ def _print_banner(
     dashboard_assets: bool | None = None,
 ) -> None:
     url = f"http://{DEMO_HOST}:{port}/graphql"
+    ws_url = f"ws://{DEMO_HOST}:{port}/graphql"
     graphiql = "served locally" if assets else "not installed (no npm?): the page uses a CDN"
     dashboard = dashboard_banner_line(port, dashboard_assets, live)
     dashboard_line = f"\n  {dashboard}" if dashboard else ""
@@ -236,6 +273,7 @@ def _print_banner(
         if stop_after is not None
         else "Press Ctrl-C to stop."
     )
+    commands = "\n".join(f"  {line}" for line in client_commands(ws_url))
     print(
         f"""
 fullon_cache_api demo
@@ -244,6 +282,11 @@ fullon_cache_api demo
   GraphiQL assets: {graphiql}
   GraphiQL:  {url}{dashboard_line}
   {stop}
+
+The CLI, the examples and the Python client find the server with FULLON_CACHE_API_URL.
+In another shell, in this directory:
+
+{commands}
 
 Sample query:
 {SAMPLE_QUERY}
@@ -349,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fullon-cache-api",
         description="Read-only GraphQL API over fullon_cache's Redis state.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the API (settings from the environment)")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.cache import CacheReader, Listing, Problem
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
-    from fullon_cache_api.server.metrics import Metrics
     from fullon_cache_api.subscriptions.hub import LiveHub
 
 T = TypeVar("T")
+
+
+class FieldTimer(Protocol):
+    """Observes how long root fields take (the server's metrics)."""
+
+    def timed(self, field: str, result: Awaitable[Any]) -> Awaitable[Any]: ...
 
 
 @dataclass(slots=True)
@@ -30,9 +36,8 @@ class RequestContext:
     settings: Settings
     live: LiveHub | None = None
     scopes: frozenset[str] = ALL_SCOPES  # what the caller's API key may read
-    metrics: Metrics | None = None
+    timer: FieldTimer | None = None
     problems: list[ItemProblem] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def report(self, problems: list[Problem], path: list[str | int]) -> None:
         for problem in problems:

@@ -267,11 +267,26 @@ class EmbeddedRedis:
                 proc.wait()
             self._cleanup()
 
-    def restart(self) -> None:
-        """Stop, then start again on the same port (data is not preserved)."""
+    def restart(self, extra_args: Sequence[str] | None = None) -> None:
+        """Stop, then start again on the same port (data is not preserved), with other
+        ``extra_args`` if given (e.g. without ``--notify-keyspace-events``)."""
         with self._lock:
             self.stop()
+            if extra_args is not None:
+                self._extra_args = tuple(extra_args)
             self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP the server: it holds its connections but answers nothing."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
 
     def log_output(self) -> str:
         """Current content of the server's log (empty once stopped)."""

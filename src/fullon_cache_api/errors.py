@@ -19,6 +19,19 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     SLOW_CONSUMER = "SLOW_CONSUMER"
+    REPLAY_UNAVAILABLE = "REPLAY_UNAVAILABLE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+    PERSISTED_QUERY_NOT_LISTED = "PERSISTED_QUERY_NOT_LISTED"
+
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def error_dict(message: str, code: ErrorCode, **extensions: Any) -> dict[str, Any]:
+    """A GraphQL error object: ``{"message", "extensions": {"code", ...}}``."""
+    return {"message": message, "extensions": {"code": code.value, **extensions}}
 
 
 class ApiError(Exception):
@@ -30,6 +43,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.extensions: dict[str, Any] = {"code": self.code.value, **extensions}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "extensions": dict(self.extensions)}
 
 
 class InvalidArgument(ApiError):
@@ -50,3 +66,9 @@ class Forbidden(ApiError):
     """A root field outside the API key's scopes."""
 
     code = ErrorCode.FORBIDDEN
+
+
+class InternalError(ApiError):
+    """An unexpected failure, already logged; its message says only what failed."""
+
+    code = ErrorCode.INTERNAL

@@ -47,7 +47,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2000, ge=10)
     max_query_bytes: int = Field(default=16 * 1024, ge=64)
     max_query_cost: int = Field(default=20_000, ge=1)
+    max_inflight_cost: int = Field(default=40_000, ge=1)
+    admission_free_cost: int = Field(default=1_000, ge=0)
+    admission_wait_s: float = Field(default=30.0, gt=0)
     document_cache_size: int = Field(default=512, ge=0)
+    list_page_default: int = Field(default=100, ge=1)
+    list_page_max: int = Field(default=1000, ge=1, le=100_000)
 
     # WebSocket limits.
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=256)
@@ -60,6 +65,15 @@ class Settings(BaseSettings):
     ws_max_connections_per_ip: int = Field(default=200, ge=0)  # 0: no per-address limit
     ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
     ws_message_burst: int = Field(default=2000, ge=1)
+
+    # HTTP: CORS (for ALLOWED_ORIGINS, like the WebSocket), compression, batching.
+    cors_max_age: int = Field(default=600, ge=0, le=86400)
+    http_gzip_min_bytes: int = Field(default=1024, ge=0)  # 0: no compression
+    http_batch_max: int = Field(default=0, ge=0, le=100)  # 0: batched bodies are refused
+
+    # Persisted queries: APQ registry size (0: off), or a trusted-documents manifest.
+    apq_cache_size: int = Field(default=1000, ge=0)
+    trusted_documents: Path | None = None
 
     # Authentication: KEY:SCOPES entries. Only SHA-256 digests are kept ({digest: scopes}).
     api_keys: Annotated[dict[str, frozenset[str]], NoDecode] = Field(
@@ -74,7 +88,14 @@ class Settings(BaseSettings):
         default_factory=lambda: {"processes": 2000, "health": 5000}
     )
     keyspace_notifications: str = Field(default="auto", pattern="^(auto|on|off|enable)$")
+    feed_idle_ping_s: float = Field(default=5.0, gt=0, le=300)
+    keyspace_recheck_s: float = Field(default=60.0, ge=0)  # 0: only on reconnects
+    keyspace_safety_poll_s: float = Field(default=30.0, ge=0)  # 0: none
+    topic_linger_s: float = Field(default=10.0, ge=0, le=3600)
+    replay_events: int = Field(default=256, ge=0, le=100_000)
     subscriber_buffer: int = Field(default=256, ge=1)
+    slow_consumer_s: float = Field(default=10.0, gt=0)
+    outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     gc_freeze: bool = True
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     process_stale_seconds: float = Field(default=120.0, gt=30)
@@ -107,12 +128,27 @@ class Settings(BaseSettings):
         raise ValueError("API_KEYS must be text: KEY:SCOPES entries separated by commas")
 
     @model_validator(mode="after")
+    def _check_list_pages(self) -> Self:
+        if self.list_page_default > self.list_page_max:
+            raise ValueError("LIST_PAGE_DEFAULT must not be larger than LIST_PAGE_MAX")
+        return self
+
+    @model_validator(mode="after")
     def _check_keys_file(self) -> Self:
         """A keys file must exist and parse at start-up (later reloads keep the old keys)."""
         if self.api_keys_file is not None:
             file_keys = read_keys_file(self.api_keys_file)
             if set(file_keys) & set(self.api_keys):
                 raise ValueError("API_KEYS_FILE lists a key that API_KEYS lists too")
+        return self
+
+    @model_validator(mode="after")
+    def _check_trusted_documents(self) -> Self:
+        """The trusted-documents manifest must exist and parse at start-up."""
+        if self.trusted_documents is not None:
+            from fullon_cache_api.trusted_documents import load_manifest
+
+            load_manifest(self.trusted_documents)
         return self
 
     @property

@@ -59,9 +59,10 @@ def make_settings(redis_url: str, *, api_port: int = 0, **overrides: Any) -> Set
     """``Settings(redis_url=..., api_port=..., **overrides)`` for a test server on loopback.
 
     ``gc_freeze`` defaults to off: a test session starts many servers and freezing the GC
-    each time would pin every object created so far.
+    each time would pin every object created so far. ``topic_linger_s`` defaults to 0, so
+    a topic goes when its last subscriber does (tests of lingering set it).
     """
-    values: dict[str, Any] = {"api_host": HOST, "gc_freeze": False}
+    values: dict[str, Any] = {"api_host": HOST, "gc_freeze": False, "topic_linger_s": 0}
     values.update(overrides)
     return IsolatedSettings(redis_url=redis_url, api_port=api_port, **values)
 

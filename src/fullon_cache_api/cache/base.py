@@ -12,7 +12,9 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from fullon_cache_api.cache.decode import CorruptValue
-from fullon_cache_api.cache.results import Listing, Problem
+from fullon_cache_api.cache.paging import ListCursor, ListPage
+from fullon_cache_api.cache.results import Appended, Listing, Problem
+from fullon_cache_api.cooperative import pause
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 
 log = logging.getLogger("fullon.api.cache.data")
@@ -114,15 +116,39 @@ def decode_each(
     """Decode ``(item, raw)`` pairs; a corrupt item is logged, reported and left out."""
     listing: Listing[T] = Listing()
     for item, raw in entries:
-        if raw is None:
-            continue
-        try:
-            listing.items.append(decode(item, raw))
-        except CorruptValue as exc:
-            problem = Problem(key=key, item=item, reason=str(exc))
-            log.warning(problem.describe())
-            listing.problems.append(problem)
+        _decode_into(listing, key, item, raw, decode)
     return listing
+
+
+async def decode_in_slices(
+    key: str,
+    entries: Iterable[tuple[str, bytes | str | None]],
+    decode: Callable[[str, bytes | str], T],
+) -> Listing[T]:
+    """:func:`decode_each` for long lists (a page of a Redis list): it yields to the event
+    loop between time slices."""
+    listing: Listing[T] = Listing()
+    for item, raw in entries:
+        await pause()
+        _decode_into(listing, key, item, raw, decode)
+    return listing
+
+
+def _decode_into(
+    listing: Listing[T],
+    key: str,
+    item: str,
+    raw: bytes | str | None,
+    decode: Callable[[str, bytes | str], T],
+) -> None:
+    if raw is None:
+        return
+    try:
+        listing.items.append(decode(item, raw))
+    except CorruptValue as exc:
+        problem = Problem(key=key, item=item, reason=str(exc))
+        log.warning(problem.describe())
+        listing.problems.append(problem)
 
 
 class DomainReader:
@@ -144,3 +170,61 @@ class DomainReader:
 
     async def hgetall_text(self, key: str) -> dict[str, bytes]:
         return text_fields(await self.redis.hgetall(key))
+
+    async def list_page(self, key: str, page: ListPage) -> list[tuple[str, bytes]]:
+        """One page of a Redis list as ``(index, raw)`` pairs, oldest first; the index is
+        the item's position in the whole list (LLEN and LRANGE in one round trip)."""
+        start, stop = page.bounds()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.lrange(key, start, stop)
+            length, values = await pipe.execute()
+        first = page.first_index(int(length))
+        return [(str(first + offset), raw) for offset, raw in enumerate(values)]
+
+    async def list_appended(
+        self,
+        key: str,
+        window: int,
+        cursor: ListCursor | None,
+        decode: Callable[[str, bytes | str], T],
+    ) -> tuple[Appended[T], ListCursor]:
+        """What a list that grows at the tail gained since ``cursor``, at most ``window``
+        items per read (``more`` when there is more). Without a cursor, or when the list
+        shrank or its item at the cursor changed (consumed, deleted, replaced), the newest
+        ``window`` items as a snapshot. Never reads more than ``window`` items."""
+        if cursor is not None and cursor.length > 0:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.llen(key)
+                pipe.lindex(key, cursor.length - 1)
+                pipe.lrange(key, cursor.length, cursor.length + window - 1)
+                length, tail, values = await pipe.execute()
+            length = int(length)
+            if length >= cursor.length and tail == cursor.tail:
+                entries = [(str(cursor.length + n), raw) for n, raw in enumerate(values)]
+                listing = await decode_in_slices(key, entries, decode)
+                end = cursor.length + len(values)
+                moved = ListCursor(end, values[-1] if values else cursor.tail)
+                appended = Appended(listing.items, listing.problems, more=length > end)
+                return appended, moved
+        elif cursor is not None:  # it was empty: anything in it now is appended
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.llen(key)
+                pipe.lrange(key, 0, window - 1)
+                length, values = await pipe.execute()
+            listing = await decode_in_slices(
+                key, [(str(n), raw) for n, raw in enumerate(values)], decode
+            )
+            moved = ListCursor(len(values), values[-1] if values else None)
+            return Appended(listing.items, listing.problems, more=int(length) > len(values)), moved
+        # The first read, or the list was consumed or replaced: the newest window, whole.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.lrange(key, -window, -1)
+            length, values = await pipe.execute()
+        length = int(length)
+        first = max(0, length - len(values))
+        entries = [(str(first + n), raw) for n, raw in enumerate(values)]
+        listing = await decode_in_slices(key, entries, decode)
+        moved = ListCursor(first + len(values), values[-1] if values else None)
+        return Appended(listing.items, listing.problems, snapshot=True), moved

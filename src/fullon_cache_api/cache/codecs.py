@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fullon_cache_api.cache.decode import (
     CorruptValue,
@@ -26,85 +30,71 @@ from fullon_cache_api.cache.records import (
     ProcessRecord,
     TickerRecord,
     TradeRecord,
+    stored_key,
 )
 
-_BALANCE_FIELDS = ("free", "used", "total", "balance", "available")
-_POSITION_FIELDS = ("cost", "volume", "fee", "count", "price")
-_ORDER_KNOWN = frozenset(
-    [
-        "order_id",
-        "ex_order_id",
-        "exchange",
-        "symbol",
-        "order_type",
-        "side",
-        "status",
-        "command",
-        "reason",
-        "volume",
-        "final_volume",
-        "price",
-        "plimit",
-        "leverage",
-        "tick",
-        "futures",
-        "bot_id",
-        "uid",
-        "ex_id",
-        "cat_ex_id",
-        "timestamp",
-    ]
-)
-_TRADE_KNOWN = frozenset(
-    [
-        "trade_id",
-        "ex_trade_id",
-        "ex_order_id",
-        "uid",
-        "ex_id",
-        "symbol",
-        "order_type",
-        "side",
-        "volume",
-        "price",
-        "cost",
-        "fee",
-        "cur_volume",
-        "cur_avg_price",
-        "cur_avg_cost",
-        "cur_fee",
-        "roi",
-        "roi_pct",
-        "total_fee",
-        "leverage",
-        "time",
-    ]
-)
+R = TypeVar("R")
+Converter = Callable[[Any], Any]
+
+#: How a stored value becomes a record field, by the field's declared type.
+_CONVERTERS: dict[Any, Converter] = {
+    str: as_str,  # required: the caller checks it, or gives it
+    str | None: as_str,
+    float | None: as_float,
+    bool | None: as_bool,
+    datetime | None: as_datetime,
+    dict[str, Any] | None: lambda value: value if isinstance(value, dict) else None,
+}
 
 
-def _plain_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else as_str(value)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to read one record type from a stored JSON object, derived from its declaration
+    (:mod:`~fullon_cache_api.cache.records`): ``(field, stored key, converter)`` per stored
+    field, and every stored key a field covers (the rest goes to ``extra``)."""
+
+    fields: tuple[tuple[str, str, Converter], ...]
+    known: frozenset[str]
+    has_extra: bool
 
 
-def _extra(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
-    rest = {key: value for key, value in data.items() if key not in known}
-    return rest or None
+_PLANS: dict[type[Any], _Plan] = {}
+
+
+def _plan(cls: type[Any]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _make_plan(cls)
+    return plan
+
+
+def _make_plan(cls: type[Any]) -> _Plan:
+    hints = typing.get_type_hints(cls)
+    fields: list[tuple[str, str, Converter]] = []
+    for item in dataclasses.fields(cls):
+        key = stored_key(item)
+        if key is not None:
+            fields.append((item.name, key, _CONVERTERS[hints[item.name]]))
+    names = {item.name for item in dataclasses.fields(cls)}
+    return _Plan(tuple(fields), frozenset(key for _, key, _ in fields), "extra" in names)
+
+
+def from_stored(cls: type[R], data: dict[str, Any], **given: Any) -> R:
+    """A record of ``cls`` from a stored JSON object: each stored field converted by its
+    declared type, keys no field covers in ``extra``; ``given`` supplies (or overrides) the
+    fields that are not stored (the key name, the hash field)."""
+    plan = _plan(cls)
+    values = {name: convert(data.get(key)) for name, key, convert in plan.fields}
+    if plan.has_extra:
+        values["extra"] = {k: v for k, v in data.items() if k not in plan.known} or None
+    values.update(given)
+    return cls(**values)
 
 
 def ticker(exchange: str, symbol: str, raw: bytes | str) -> TickerRecord:
     """A ``tickers:{exchange}`` value. Like fullon_cache, the key names win over the JSON's
     own ``exchange``/``symbol``."""
-    data = loads_object(raw)
-    return TickerRecord(
-        exchange=exchange,
-        symbol=symbol,
-        price=as_float(data.get("price")),
-        volume=as_float(data.get("volume")),
-        time=as_datetime(data.get("time")),
-        bid=as_float(data.get("bid")),
-        ask=as_float(data.get("ask")),
-        last=as_float(data.get("last")),
-    )
+    return from_stored(TickerRecord, loads_object(raw), exchange=exchange, symbol=symbol)
 
 
 def _balance(currency: str, value: Any) -> BalanceRecord:
@@ -116,9 +106,7 @@ def _balance(currency: str, value: Any) -> BalanceRecord:
             total=number,
             extra=None if number is not None else {"value": value},
         )
-    known = {name: as_float(value.get(name)) for name in _BALANCE_FIELDS}
-    extra = {key: item for key, item in value.items() if key not in _BALANCE_FIELDS}
-    return BalanceRecord(currency=currency, extra=extra or None, **known)
+    return from_stored(BalanceRecord, value, currency=currency)
 
 
 def account(ex_id: str, raw: bytes | str) -> AccountRecord:
@@ -140,13 +128,10 @@ def positions(ex_id: str, raw: bytes | str) -> list[PositionRecord]:
     for symbol, value in sorted(data.items()):
         if symbol == "timestamp" or not isinstance(value, dict):
             continue
-        numbers = {name: as_float(value.get(name)) for name in _POSITION_FIELDS}
+        own_time = as_datetime(value.get("timestamp"))
         records.append(
-            PositionRecord(
-                ex_id=ex_id,
-                symbol=symbol,
-                timestamp=as_datetime(value.get("timestamp")) or root_time,
-                **numbers,
+            from_stored(
+                PositionRecord, value, ex_id=ex_id, symbol=symbol, timestamp=own_time or root_time
             )
         )
     return records
@@ -155,62 +140,12 @@ def positions(ex_id: str, raw: bytes | str) -> list[PositionRecord]:
 def order(key: str, field: str, raw: bytes | str) -> OrderRecord:
     """An ``order_status:{key}`` value. The hash field is the authoritative exchange order
     id; the stored ``order_id`` may be that string or a numeric DB id."""
-    data = loads_object(raw)
-    return OrderRecord(
-        key=key,
-        order_id=field,
-        stored_order_id=as_str(data.get("order_id")),
-        ex_order_id=as_str(data.get("ex_order_id")),
-        exchange=_plain_str(data.get("exchange")),
-        symbol=_plain_str(data.get("symbol")),
-        order_type=_plain_str(data.get("order_type")),
-        side=_plain_str(data.get("side")),
-        status=_plain_str(data.get("status")),
-        command=_plain_str(data.get("command")),
-        reason=_plain_str(data.get("reason")),
-        volume=as_float(data.get("volume")),
-        final_volume=as_float(data.get("final_volume")),
-        price=as_float(data.get("price")),
-        plimit=as_float(data.get("plimit")),
-        leverage=as_float(data.get("leverage")),
-        tick=as_float(data.get("tick")),
-        futures=as_bool(data.get("futures")),
-        bot_id=as_str(data.get("bot_id")),
-        uid=as_str(data.get("uid")),
-        ex_id=as_str(data.get("ex_id")),
-        cat_ex_id=as_str(data.get("cat_ex_id")),
-        timestamp=as_datetime(data.get("timestamp")),
-        extra=_extra(data, _ORDER_KNOWN),
-    )
+    return from_stored(OrderRecord, loads_object(raw), key=key, order_id=field)
 
 
 def trade(raw: bytes | str) -> TradeRecord:
     """A ``trades:*`` or ``user_trades:*`` item; ``time`` is epoch seconds or ISO."""
-    data = loads_object(raw)
-    return TradeRecord(
-        trade_id=as_str(data.get("trade_id")),
-        ex_trade_id=as_str(data.get("ex_trade_id")),
-        ex_order_id=as_str(data.get("ex_order_id")),
-        uid=as_str(data.get("uid")),
-        ex_id=as_str(data.get("ex_id")),
-        symbol=_plain_str(data.get("symbol")),
-        order_type=_plain_str(data.get("order_type")),
-        side=_plain_str(data.get("side")),
-        volume=as_float(data.get("volume")),
-        price=as_float(data.get("price")),
-        cost=as_float(data.get("cost")),
-        fee=as_float(data.get("fee")),
-        cur_volume=as_float(data.get("cur_volume")),
-        cur_avg_price=as_float(data.get("cur_avg_price")),
-        cur_avg_cost=as_float(data.get("cur_avg_cost")),
-        cur_fee=as_float(data.get("cur_fee")),
-        roi=as_float(data.get("roi")),
-        roi_pct=as_float(data.get("roi_pct")),
-        total_fee=as_float(data.get("total_fee")),
-        leverage=as_float(data.get("leverage")),
-        time=as_datetime(data.get("time")),
-        extra=_extra(data, _TRADE_KNOWN),
-    )
+    return from_stored(TradeRecord, loads_object(raw))
 
 
 def bot(bot_id: str, raw: bytes | str) -> BotRecord:
@@ -271,20 +206,11 @@ def process(
     process_id = as_str(data.get("process_id"))
     if not process_id:
         raise CorruptValue("process record without process_id")
-    heartbeat = as_datetime(data.get("heartbeat"))
-    updated = as_datetime(data.get("updated_at"))
-    params = data.get("params")
-    seen = heartbeat or updated
-    return ProcessRecord(
+    seen = as_datetime(data.get("heartbeat")) or as_datetime(data.get("updated_at"))
+    return from_stored(
+        ProcessRecord,
+        data,
         process_id=process_id,
-        process_type=_plain_str(data.get("process_type")),
-        component=_plain_str(data.get("component")),
-        params=params if isinstance(params, dict) else None,
-        status=_plain_str(data.get("status")),
-        message=_plain_str(data.get("message")),
-        created_at=as_datetime(data.get("created_at")),
-        updated_at=updated,
-        heartbeat=heartbeat,
         last_active=last_active,
         heartbeat_stale=seen is None or seen < stale_before,
     )

@@ -19,6 +19,10 @@ import orjson
 _MS_THRESHOLD = 1e11
 # datetime supports years 1..9999; anything outside is not a plausible time.
 _MAX_EPOCH_S = 253402300799.0
+#: Deepest nesting kept in a free-form value (bot documents, params, extra keys). fullon
+#: writes a few levels; deeper values cannot be serialised again (orjson stops at 255) and
+#: are read as corrupt.
+MAX_JSON_DEPTH = 64
 
 
 class CorruptValue(ValueError):
@@ -36,15 +40,50 @@ def text(raw: bytes | str) -> str:
 
 
 def loads(raw: bytes | str) -> Any:
-    """Parse stored JSON. Fast path orjson; ``NaN``/``Infinity`` fall back to ``json``."""
+    """Parse stored JSON. Fast path orjson; ``NaN``/``Infinity`` fall back to ``json``.
+
+    A value nested deeper than :data:`MAX_JSON_DEPTH` is corrupt (see :func:`nested_json`)."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(text(raw))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CorruptValue(f"invalid JSON: {exc}") from None
+        try:
+            value = json.loads(text(raw), parse_int=_int64)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise CorruptValue(f"invalid JSON: {exc}") from None
+        except RecursionError:  # nested deeper than orjson's limit too
+            raise CorruptValue("invalid JSON: nested too deeply") from None
+    if _openings(raw) > MAX_JSON_DEPTH:  # only then can it nest that deep: walk it
+        nested_json(value)
+    return value
+
+
+def _int64(digits: str) -> int | float:
+    """An integer as orjson reads it: within 64 bits it stays an int, else it is a float
+    (a Python int beyond that could not be serialised again)."""
+    number = int(digits)
+    return number if -(2**63) <= number < 2**64 else float(number)
+
+
+def _openings(raw: bytes | str) -> int:
+    """How many ``{`` and ``[`` the text holds: a bound on its nesting depth."""
+    if isinstance(raw, bytes):
+        return raw.count(b"{") + raw.count(b"[")
+    return raw.count("{") + raw.count("[")
+
+
+def nested_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``value`` itself, once it is known to nest at most ``max_depth`` levels.
+
+    Free-form values are served as the ``JSON`` scalar; a deeper one raises
+    ``CorruptValue`` here rather than failing when the response is serialised."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        current, depth = pending.pop()
+        if depth > max_depth:
+            raise CorruptValue(f"a value is nested deeper than {max_depth} levels")
+        children = current.values() if isinstance(current, dict) else current
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return value
 
 
 def loads_object(raw: bytes | str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
+from fullon_cache_api import __version__
 from fullon_cache_api.cache.base import DomainReader, is_unavailable
 from fullon_cache_api.cache.records import CacheHealthRecord
 
@@ -32,6 +33,7 @@ class HealthReader(DomainReader):
                 connected_clients=None,
                 keyspace_events=None,
                 error=reason,
+                server_version=__version__,
             )
         return CacheHealthRecord(
             reachable=True,
@@ -42,6 +44,7 @@ class HealthReader(DomainReader):
             connected_clients=_int(info.get("connected_clients")),
             keyspace_events=await self.keyspace_events(),
             error=None,
+            server_version=__version__,
         )
 
     async def ready(self) -> bool:

@@ -59,6 +59,11 @@ def trades(exchange: str, symbol: str) -> str:
     return f"{TRADES_PREFIX}{exchange}:{symbol.replace('/', '')}"
 
 
+def trades_pattern(exchange: str) -> str:
+    """Every symbol's trades list of ``exchange`` (a SCAN/PSUBSCRIBE pattern)."""
+    return f"{TRADES_PREFIX}{exchange}:*"
+
+
 def trade_status(exchange: str) -> str:
     return f"{TRADE_STATUS_PREFIX}{exchange}"
 

@@ -38,3 +38,25 @@ class Listing(Generic[T]):
     def extend(self, other: Listing[T]) -> None:
         self.items.extend(other.items)
         self.problems.extend(other.problems)
+
+
+@dataclass(slots=True)
+class ValueRead(Generic[T]):
+    """A single value read, and the stored items left out of it (see :class:`Listing`)."""
+
+    value: T
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Appended(Generic[T]):
+    """What a read of an append-only list found.
+
+    ``snapshot``: the list was read whole (bounded): the first read, or the list shrank or
+    was replaced since the last read. Otherwise ``items`` are the items appended since the
+    last read, oldest first, and ``more`` says more was appended than one read takes."""
+
+    items: list[T] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    snapshot: bool = False
+    more: bool = False

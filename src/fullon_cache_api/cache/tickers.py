@@ -20,6 +20,11 @@ class TickerReader(DomainReader):
         return [name[len(keys.TICKERS_PREFIX) :] for name in names]
 
     @cache_read
+    async def is_exchange(self, name: str) -> bool:
+        """Whether ``name`` is an exchange with tickers (``EXISTS tickers:{name}``)."""
+        return bool(await self.redis.exists(keys.tickers(name)))
+
+    @cache_read
     async def get(self, exchange: str, symbol: str) -> TickerRecord | None:
         raw = await self.redis.hget(keys.tickers(exchange), symbol)
         if raw is None:

@@ -47,6 +47,7 @@ PROCESSES = f"{keys.PROCESS_ACTIVE_PREFIX}*"
 orders = keys.order_status
 open_orders = keys.open_orders
 trades = keys.trades
+trades_pattern = keys.trades_pattern
 user_trades = keys.user_trades
 ohlcv = keys.ohlcv
 tickers = keys.tickers

@@ -6,150 +6,63 @@
 
     async with fullon_cache_api("ws://127.0.0.1:8000/graphql") as api:
         ticker = await api.get_ticker("binance", "BTC/USDT")
-        async for event in api.stream_tickers("binance"):
-            print(event.kind, [t.symbol for t in event.items])
+        async for update in api.stream_tickers("binance", ["BTC/USDT"]):
+            print(update.change, update["symbol"], update["price"])
 
-Modules: :mod:`.api` (the client and its methods), :mod:`.connection` (the WebSocket and
+Modules: :mod:`.api` (the client: connection, streams, the hand-written calls), :mod:`.methods`
+(one typed method per root field, generated), :mod:`.connection` (the WebSocket and
 reconnects), :mod:`.streams` (resumable, buffered streams), :mod:`.documents` (every GraphQL
-document sent), :mod:`.models` (typed results), :mod:`.decode` (JSON → models),
-:mod:`.errors` (exceptions), :mod:`.options` (settings), :mod:`.cli_commands` (the
-``query`` and ``watch`` CLI commands).
+document sent, generated), :mod:`.models` (typed results, generated), :mod:`.results` (what
+every result is: attributes and a read-only mapping), :mod:`.decode` (JSON → models),
+:mod:`.errors` (exceptions), :mod:`.options` (settings), :mod:`.cli_commands` (the ``query``
+and ``watch`` CLI commands).
+
+The names exported here are those of the ``__all__`` of :data:`EXPORTING` modules, read
+from their source: nothing is listed twice, and nothing is imported until it is used, so
+that ``fullon_cache_api.client.cli_commands`` (wired into the main CLI) does not need the
+optional ``client`` extra (gql) just to be imported.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import re
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fullon_cache_api.client.api import FullonCacheApi, fullon_cache_api
-    from fullon_cache_api.client.errors import (
-        ApiConnectionError,
-        AuthenticationError,
-        CacheUnavailableError,
-        ConnectionLostError,
-        CorruptDataError,
-        ForbiddenError,
-        FullonCacheApiError,
-        GraphQLRequestError,
-        InternalServerError,
-        InvalidArgumentError,
-        QueryTooComplexError,
-        RateLimitedError,
-        RequestTimeoutError,
-        SlowConsumerError,
-    )
-    from fullon_cache_api.client.models import (
-        Account,
-        Balance,
-        Bot,
-        CacheHealth,
-        ChangeEvent,
-        ChangeKind,
-        ComponentStatus,
-        Count,
-        ExchangeBlock,
-        OhlcvBar,
-        OhlcvSeries,
-        OpeningPosition,
-        Order,
-        Position,
-        Process,
-        ProcessBroadcast,
-        SystemHealth,
-        Ticker,
-        Trade,
-        TradeStatus,
-    )
-    from fullon_cache_api.client.options import Backoff, ClientOptions
-    from fullon_cache_api.client.streams import Stream
+    from fullon_cache_api.client.api import *  # noqa: F403
+    from fullon_cache_api.client.errors import *  # noqa: F403
+    from fullon_cache_api.client.models import *  # noqa: F403
+    from fullon_cache_api.client.options import *  # noqa: F403
+    from fullon_cache_api.client.results import *  # noqa: F403
+    from fullon_cache_api.client.streams import *  # noqa: F403
 
-# Imported on first use, so that `fullon_cache_api.client.cli_commands` (wired into the
-# main CLI) does not need the optional `client` extra (gql) just to be imported.
-_LAZY: dict[str, str] = {
-    "Account": "fullon_cache_api.client.models",
-    "ApiConnectionError": "fullon_cache_api.client.errors",
-    "AuthenticationError": "fullon_cache_api.client.errors",
-    "Backoff": "fullon_cache_api.client.options",
-    "Balance": "fullon_cache_api.client.models",
-    "Bot": "fullon_cache_api.client.models",
-    "CacheHealth": "fullon_cache_api.client.models",
-    "CacheUnavailableError": "fullon_cache_api.client.errors",
-    "ChangeEvent": "fullon_cache_api.client.models",
-    "ChangeKind": "fullon_cache_api.client.models",
-    "ClientOptions": "fullon_cache_api.client.options",
-    "ComponentStatus": "fullon_cache_api.client.models",
-    "ConnectionLostError": "fullon_cache_api.client.errors",
-    "CorruptDataError": "fullon_cache_api.client.errors",
-    "Count": "fullon_cache_api.client.models",
-    "ExchangeBlock": "fullon_cache_api.client.models",
-    "ForbiddenError": "fullon_cache_api.client.errors",
-    "FullonCacheApi": "fullon_cache_api.client.api",
-    "FullonCacheApiError": "fullon_cache_api.client.errors",
-    "GraphQLRequestError": "fullon_cache_api.client.errors",
-    "InternalServerError": "fullon_cache_api.client.errors",
-    "InvalidArgumentError": "fullon_cache_api.client.errors",
-    "OhlcvBar": "fullon_cache_api.client.models",
-    "OhlcvSeries": "fullon_cache_api.client.models",
-    "OpeningPosition": "fullon_cache_api.client.models",
-    "Order": "fullon_cache_api.client.models",
-    "Position": "fullon_cache_api.client.models",
-    "Process": "fullon_cache_api.client.models",
-    "ProcessBroadcast": "fullon_cache_api.client.models",
-    "QueryTooComplexError": "fullon_cache_api.client.errors",
-    "RateLimitedError": "fullon_cache_api.client.errors",
-    "RequestTimeoutError": "fullon_cache_api.client.errors",
-    "SlowConsumerError": "fullon_cache_api.client.errors",
-    "Stream": "fullon_cache_api.client.streams",
-    "SystemHealth": "fullon_cache_api.client.models",
-    "Ticker": "fullon_cache_api.client.models",
-    "Trade": "fullon_cache_api.client.models",
-    "TradeStatus": "fullon_cache_api.client.models",
-    "fullon_cache_api": "fullon_cache_api.client.api",
-}
+#: The modules whose ``__all__`` this package exports (keep in step with the imports above).
+EXPORTING = ("api", "errors", "models", "options", "results", "streams")
+
+_ALL = re.compile(r"^__all__ = (\[.*?\])", re.MULTILINE | re.DOTALL)
 
 
-__all__ = [
-    "Account",
-    "ApiConnectionError",
-    "AuthenticationError",
-    "Backoff",
-    "Balance",
-    "Bot",
-    "CacheHealth",
-    "CacheUnavailableError",
-    "ChangeEvent",
-    "ChangeKind",
-    "ClientOptions",
-    "ComponentStatus",
-    "ConnectionLostError",
-    "CorruptDataError",
-    "Count",
-    "ExchangeBlock",
-    "ForbiddenError",
-    "FullonCacheApi",
-    "FullonCacheApiError",
-    "GraphQLRequestError",
-    "InternalServerError",
-    "InvalidArgumentError",
-    "OhlcvBar",
-    "OhlcvSeries",
-    "OpeningPosition",
-    "Order",
-    "Position",
-    "Process",
-    "ProcessBroadcast",
-    "QueryTooComplexError",
-    "RateLimitedError",
-    "RequestTimeoutError",
-    "SlowConsumerError",
-    "Stream",
-    "SystemHealth",
-    "Ticker",
-    "Trade",
-    "TradeStatus",
-    "fullon_cache_api",
-]
+def _exports() -> dict[str, str]:
+    """Exported name → its module, from each module's ``__all__`` literal."""
+    found: dict[str, str] = {}
+    for module in EXPORTING:
+        source = resources.files(__name__).joinpath(f"{module}.py").read_text(encoding="utf-8")
+        match = _ALL.search(source)
+        if match is None:
+            raise ImportError(f"{__name__}.{module} has no __all__ list")
+        for name in ast.literal_eval(match[1]):
+            if name in found:
+                raise ImportError(f"{name} is exported by two modules of {__name__}")
+            found[name] = f"{__name__}.{module}"
+    return found
+
+
+_LAZY: dict[str, str] = _exports()
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

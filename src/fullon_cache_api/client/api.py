@@ -1,20 +1,25 @@
 """The client: ``async with fullon_cache_api(url) as api: ...``.
 
 One WebSocket per client (graphql-transport-ws, through gql's ``WebsocketsTransport``);
-every query and any number of streams share it. Query methods are named like
-fullon_cache's own readers (``get_ticker``, ``get_trades(symbol, exchange)``, ...), stream
-methods ``stream_*``; results are the dataclasses of :mod:`~fullon_cache_api.client.models`.
-See :mod:`~fullon_cache_api.client.errors` for the exceptions and
-:mod:`~fullon_cache_api.client.streams` for reconnects and buffering.
+every query and any number of streams share it. The typed methods, one per root field, are
+generated into :mod:`~fullon_cache_api.client.methods` from the root-field declarations:
+query methods are named like fullon_cache's own readers (``get_ticker``,
+``get_trades(symbol, exchange)``, ...), stream methods ``stream_*``; results are the
+dataclasses of :mod:`~fullon_cache_api.client.models`. This module adds the connection, the
+generic ``execute``/``subscribe``, and the calls that are not one root field each:
+:meth:`FullonCacheApi.ping`, :meth:`FullonCacheApi.get_order_status` and
+:meth:`FullonCacheApi.get_bot_status`. See :mod:`~fullon_cache_api.client.errors` for the
+exceptions and :mod:`~fullon_cache_api.client.streams` for what streams yield, reconnects
+and buffering.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -22,44 +27,29 @@ from gql import GraphQLRequest
 from gql.transport.exceptions import TransportError, TransportQueryError
 from graphql import DocumentNode, GraphQLError, parse
 
-from fullon_cache_api.client import documents as docs
 from fullon_cache_api.client.connection import Connection, Session
-from fullon_cache_api.client.decode import (
-    decode_as,
-    decode_event,
-    decode_list,
-    decode_optional,
-    parse_datetime,
-)
+from fullon_cache_api.client.decode import decode_event, decode_list
 from fullon_cache_api.client.errors import (
+    AmbiguousOrderError,
     ConnectionLostError,
     GraphQLRequestError,
     RequestTimeoutError,
     checked_data,
     exception_for,
 )
-from fullon_cache_api.client.models import (
-    Account,
-    Balance,
-    Bot,
-    CacheHealth,
-    ChangeEvent,
-    ComponentStatus,
-    ExchangeBlock,
-    OhlcvBar,
-    OhlcvSeries,
-    OpeningPosition,
-    Order,
-    Position,
-    Process,
-    ProcessBroadcast,
-    SystemHealth,
-    Ticker,
-    Trade,
-    TradeStatus,
+from fullon_cache_api.client.methods import ApiMethods, Variables
+from fullon_cache_api.client.models import Bot, ChangeKind, Order
+from fullon_cache_api.client.options import (
+    Backoff,
+    ClientOptions,
+    default_token,
+    default_url,
+    websocket_url,
 )
-from fullon_cache_api.client.options import Backoff, ClientOptions, default_url, websocket_url
-from fullon_cache_api.client.streams import Stream, StreamCore
+from fullon_cache_api.client.results import ChangeEvent, StreamInfo, with_info
+from fullon_cache_api.client.streams import Decoder, Stream, StreamCore
+
+__all__ = ["FullonCacheApi", "fullon_cache_api"]
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
@@ -79,18 +69,47 @@ def _request(document: str, variables: Mapping[str, Any] | None) -> GraphQLReque
     return GraphQLRequest(_parsed(document), variable_values=values)
 
 
-def _root_field(document: str) -> str | None:
-    """The single root field of a typed document (for the CORRUPT_DATA check)."""
-    operation = _parsed(document).definitions[0]
-    selections: Sequence[Any] = getattr(getattr(operation, "selection_set", None), "selections", ())
-    if len(selections) != 1:
-        return None
-    name: str = selections[0].name.value
-    return name
+def _values(field: str, decode: Callable[[Any], T]) -> Decoder[T]:
+    """A latest-value or push stream: one decoded value per event."""
+
+    def decoded(data: JSONDict, info: StreamInfo) -> list[T]:
+        return [with_info(decode(data.get(field)), info)]
+
+    return decoded
 
 
-class FullonCacheApi:
-    """A connected client. Create it with :func:`fullon_cache_api`."""
+def _items(field: str, event: type[ChangeEvent[Any]]) -> Decoder[Any]:
+    """A keyed stream, item by item: each item carries its event's change kind."""
+    item_type: type[Any] = event.item_type  # type: ignore[attr-defined]
+
+    def decoded(data: JSONDict, info: StreamInfo) -> list[Any]:
+        value = data.get(field) or {}
+        marked = dataclasses.replace(info, change=ChangeKind(value["kind"]))
+        return [with_info(item, marked) for item in decode_list(item_type, value.get("items"))]
+
+    return decoded
+
+
+def _events(field: str, event: type[ChangeEvent[Any]]) -> Decoder[Any]:
+    """A keyed stream, event by event (``changes=True``)."""
+
+    def decoded(data: JSONDict, info: StreamInfo) -> list[Any]:
+        return [decode_event(event, data.get(field) or {}, info)]
+
+    return decoded
+
+
+def _whole(data: JSONDict, _info: StreamInfo) -> list[JSONDict]:
+    return [data]
+
+
+class FullonCacheApi(ApiMethods):
+    """A connected client. Create it with :func:`fullon_cache_api`.
+
+    Every Query field has a typed method and every Subscription field a ``stream_*``
+    method (:class:`~fullon_cache_api.client.methods.ApiMethods`, the README's field
+    tables list them).
+    """
 
     def __init__(self, url: str, token: str | None, options: ClientOptions) -> None:
         self.url = url
@@ -154,14 +173,81 @@ class FullonCacheApi:
         buffer_size: int | None = None,
         conflate: bool | None = None,
     ) -> Stream[JSONDict]:
-        """Stream a subscription's ``data`` dicts (resumed across reconnects)."""
-        return self._stream(document, variables, dict, buffer_size, conflate, field=None)
+        """Stream a subscription's ``data`` dicts (resumed across reconnects;
+        ``stream.seq``/``stream.cursor`` give each event's stream information)."""
+        return self._open(document, variables, None, _whole, buffer_size, conflate)
 
-    async def ping(self) -> float:
-        """Round-trip time of a trivial query (``{ __typename }``), in seconds."""
+    # -- calls that are not one root field ---------------------------------------------
+
+    async def ping(self) -> dict[str, Any]:
+        """Check the server and its cache with one ``health`` query::
+
+            {"status": "ok", "latency_ms": 1.2, "server_version": "0.3.0", "redis": "ok"}
+
+        ``status`` is ``"ok"``, or ``"degraded"`` when the server answers but its Redis
+        does not (``redis`` is then ``"unavailable"``); ``latency_ms`` is the round trip of
+        the query. A server that cannot be reached raises, as every call does.
+        """
         started = time.perf_counter()
-        await self._execute(docs.PING, None, None)
-        return time.perf_counter() - started
+        health = await self.get_cache_health()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return {
+            "status": "ok" if health.reachable else "degraded",
+            "latency_ms": round(latency_ms, 3),
+            "server_version": health.server_version,
+            "redis": "ok" if health.reachable else "unavailable",
+        }
+
+    async def get_order_status(self, order_id: Id, *, exchange: str | None = None) -> Order | None:
+        """An order by its exchange order id, under whichever ``order_status`` key holds it
+        (``ordersById``), or None; with ``exchange`` (the key suffix: an exchange name or
+        an ex_id), under that key only (``order``).
+
+        Raises :class:`AmbiguousOrderError` (its ``keys`` lists them) when more than one
+        key holds the id.
+        """
+        if exchange is not None:
+            return await self.get_order(exchange, order_id)
+        found = await self.get_orders_by_id(order_id)
+        if len(found) > 1:
+            keys = [order.key for order in found]
+            raise AmbiguousOrderError(
+                f"order {order_id} is under {len(keys)} order_status keys: "
+                f"{', '.join(keys)}; pass exchange= to pick one",
+                keys,
+            )
+        return found[0] if found else None
+
+    async def get_bot_status(self, bot_id: Id) -> Bot | None:
+        """One bot's status document, or None: an alias of :meth:`get_bot` (the design's
+        name)."""
+        return await self.get_bot(bot_id)
+
+    # -- what the generated methods call -----------------------------------------------
+
+    async def _query(self, field: str, document: str, variables: Variables) -> Any:
+        data = await self._execute(document, variables, field)
+        return data.get(field)
+
+    def _value_stream(
+        self,
+        field: str,
+        document: str,
+        variables: Variables,
+        decode: Callable[[Any], T],
+    ) -> Stream[T]:
+        return self._open(document, variables, field, _values(field, decode))
+
+    def _keyed_stream(
+        self,
+        field: str,
+        document: str,
+        variables: Variables,
+        event: type[ChangeEvent[Any]],
+        changes: bool,
+    ) -> Stream[Any]:
+        decode = _events(field, event) if changes else _items(field, event)
+        return self._open(document, variables, field, decode)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -194,326 +280,25 @@ class FullonCacheApi:
             return checked_data(result.data, result.errors, field)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _field(self, document: str, variables: Mapping[str, Any] | None = None) -> Any:
-        field = _root_field(document)
-        assert field is not None
-        data = await self._execute(document, variables, field)
-        return data.get(field)
-
-    def _stream(
+    def _open(
         self,
         document: str,
         variables: Mapping[str, Any] | None,
-        decode: Callable[[Any], T],
+        field: str | None,
+        decode: Decoder[T],
         buffer_size: int | None = None,
         conflate: bool | None = None,
-        *,
-        field: str | None = "",
     ) -> Stream[T]:
-        root = _root_field(document) if field == "" else field
         core = StreamCore(
             self._connection,
             _request(document, variables),
-            root,
+            field,
             buffer_size=buffer_size or self.options.buffer_size,
             conflate=self.options.conflate if conflate is None else conflate,
             on_done=self._streams.discard,
         )
         self._streams.add(core)
-        if root is None:
-            return Stream(core, decode)
-        return Stream(core, lambda data: decode(data.get(root)))
-
-    # -- tickers -----------------------------------------------------------------------
-
-    async def get_ticker(self, exchange: str, symbol: str) -> Ticker | None:
-        """The latest ticker of ``symbol`` on ``exchange``, or None."""
-        value = await self._field(docs.TICKER, {"exchange": exchange, "symbol": symbol})
-        return decode_optional(Ticker, value)
-
-    async def get_all_tickers(self, exchange: str | None = None) -> list[Ticker]:
-        """Every ticker of ``exchange``, or of every exchange."""
-        return decode_list(Ticker, await self._field(docs.TICKERS, {"exchange": exchange}))
-
-    async def get_any_ticker(self, symbol: str) -> Ticker | None:
-        """The freshest ticker of ``symbol`` on any exchange, or None."""
-        return decode_optional(Ticker, await self._field(docs.ANY_TICKER, {"symbol": symbol}))
-
-    async def get_exchanges(self) -> list[str]:
-        """Exchanges that have tickers."""
-        return list(await self._field(docs.EXCHANGES))
-
-    async def get_ticker_time(self, exchange: str, symbol: str) -> datetime | None:
-        """When the ticker was last written, or None."""
-        value = await self._field(docs.TICKER_TIME, {"exchange": exchange, "symbol": symbol})
-        return parse_datetime(value)
-
-    # -- accounts ----------------------------------------------------------------------
-
-    async def get_account(self, ex_id: Id) -> Account | None:
-        """An account and its balances, or None."""
-        return decode_optional(Account, await self._field(docs.ACCOUNT, {"exId": str(ex_id)}))
-
-    async def get_accounts(self) -> list[Account]:
-        """Every account."""
-        return decode_list(Account, await self._field(docs.ACCOUNTS))
-
-    async def get_balance(self, ex_id: Id, currency: str) -> Balance | None:
-        """One currency of an account, or None."""
-        value = await self._field(docs.BALANCE, {"exId": str(ex_id), "currency": currency})
-        return decode_optional(Balance, value)
-
-    async def get_positions(self, ex_id: Id) -> list[Position]:
-        """The positions of one account."""
-        return decode_list(Position, await self._field(docs.POSITIONS, {"exId": str(ex_id)}))
-
-    async def get_position(self, ex_id: Id, symbol: str) -> Position | None:
-        """One position of an account, or None."""
-        value = await self._field(docs.POSITION, {"exId": str(ex_id), "symbol": symbol})
-        return decode_optional(Position, value)
-
-    async def get_all_positions(self) -> list[Position]:
-        """Every account's positions."""
-        return decode_list(Position, await self._field(docs.ALL_POSITIONS))
-
-    # -- orders ------------------------------------------------------------------------
-
-    async def get_order_status(self, exchange: str, order_id: Id) -> Order | None:
-        """One order by its exchange order id (``exchange``: the ``order_status`` key
-        suffix, an exchange name or an ex_id), or None."""
-        value = await self._field(docs.ORDER, {"exchange": exchange, "orderId": str(order_id)})
-        return decode_optional(Order, value)
-
-    async def get_orders(self, exchange: str) -> list[Order]:
-        """Every order under an ``order_status`` key."""
-        return decode_list(Order, await self._field(docs.ORDERS, {"exchange": exchange}))
-
-    async def get_order_keys(self) -> list[str]:
-        """Every ``order_status`` key suffix."""
-        return list(await self._field(docs.ORDER_KEYS))
-
-    async def get_open_order_queue(self, local_oid: Id) -> list[str]:
-        """Order ids waiting in a local open-order queue."""
-        return list(await self._field(docs.OPEN_ORDER_QUEUE, {"localOid": str(local_oid)}))
-
-    async def get_queue_length(self, local_oid: Id) -> int:
-        """Length of a local open-order queue."""
-        return int(await self._field(docs.QUEUE_LENGTH, {"localOid": str(local_oid)}))
-
-    # -- trades ------------------------------------------------------------------------
-
-    async def get_trades(self, symbol: str, exchange: str, last: int | None = None) -> list[Trade]:
-        """Trades of ``symbol`` on ``exchange`` not yet drained by fullon's batcher (the
-        newest ``last`` only, when given). Argument order as in fullon_cache."""
-        variables = {"exchange": exchange, "symbol": symbol, "last": last}
-        return decode_list(Trade, await self._field(docs.TRADES, variables))
-
-    async def get_trade_status(self, exchange: str) -> TradeStatus | None:
-        """When a trade was last pushed for ``exchange``, or None."""
-        value = await self._field(docs.TRADE_STATUS, {"exchange": exchange})
-        return decode_optional(TradeStatus, value)
-
-    async def get_trade_statuses(self) -> list[TradeStatus]:
-        """Every trade marker."""
-        return decode_list(TradeStatus, await self._field(docs.TRADE_STATUSES))
-
-    async def get_user_trades(self, uid: Id, exchange: str, last: int | None = None) -> list[Trade]:
-        """A user's unconsumed trades on ``exchange``."""
-        variables = {"uid": str(uid), "exchange": exchange, "last": last}
-        return decode_list(Trade, await self._field(docs.USER_TRADES, variables))
-
-    async def get_user_trade_status(self, key: str) -> TradeStatus | None:
-        """A user-trade marker (key e.g. ``binance:1``), or None."""
-        value = await self._field(docs.USER_TRADE_STATUS, {"key": key})
-        return decode_optional(TradeStatus, value)
-
-    async def get_user_trade_statuses(self) -> list[TradeStatus]:
-        """Every user-trade marker."""
-        return decode_list(TradeStatus, await self._field(docs.USER_TRADE_STATUSES))
-
-    # -- bots --------------------------------------------------------------------------
-
-    async def get_bots(self) -> list[Bot]:
-        """Every bot's status document."""
-        return decode_list(Bot, await self._field(docs.BOTS))
-
-    async def get_bot(self, bot_id: Id) -> Bot | None:
-        """One bot's status document, or None."""
-        return decode_optional(Bot, await self._field(docs.BOT, {"botId": str(bot_id)}))
-
-    async def get_blocks(self) -> list[ExchangeBlock]:
-        """Symbols blocked by bots."""
-        return decode_list(ExchangeBlock, await self._field(docs.BLOCKS))
-
-    async def is_blocked(self, ex_id: Id, symbol: str) -> str | None:
-        """The id of the bot blocking ``symbol`` on account ``ex_id``, or None."""
-        value = await self._field(docs.IS_BLOCKED, {"exId": str(ex_id), "symbol": symbol})
-        return None if value is None else str(value)
-
-    async def get_opening_positions(self) -> list[OpeningPosition]:
-        """Positions bots are opening."""
-        return decode_list(OpeningPosition, await self._field(docs.OPENING_POSITIONS))
-
-    async def is_opening_position(self, ex_id: Id, symbol: str) -> bool:
-        """Whether a bot is opening a position on ``symbol`` of account ``ex_id``."""
-        variables = {"exId": str(ex_id), "symbol": symbol}
-        return bool(await self._field(docs.IS_OPENING_POSITION, variables))
-
-    # -- OHLCV -------------------------------------------------------------------------
-
-    async def get_latest_ohlcv_bars(
-        self, symbol: str, timeframe: str, count: int = 100
-    ) -> list[OhlcvBar]:
-        """The newest ``count`` bars of a series, oldest first (``symbol`` exactly as
-        stored: ``BTC/USDT`` and ``BTCUSDT`` are different series)."""
-        variables = {"symbol": symbol, "timeframe": timeframe, "count": count}
-        return decode_list(OhlcvBar, await self._field(docs.OHLCV, variables))
-
-    async def get_ohlcv_series(self) -> list[OhlcvSeries]:
-        """Every stored OHLCV series."""
-        return decode_list(OhlcvSeries, await self._field(docs.OHLCV_SERIES))
-
-    # -- processes and health ----------------------------------------------------------
-
-    async def get_process(self, process_id: str) -> Process | None:
-        """One process by id, or None."""
-        value = await self._field(docs.PROCESS, {"processId": process_id})
-        return decode_optional(Process, value)
-
-    async def get_active_processes(
-        self,
-        type: str | None = None,
-        component: str | None = None,
-        since_minutes: float = 5,
-    ) -> list[Process]:
-        """Processes active within ``since_minutes``, newest first."""
-        variables = {"type": type, "component": component, "sinceMinutes": since_minutes}
-        return decode_list(Process, await self._field(docs.ACTIVE_PROCESSES, variables))
-
-    async def get_component_status(self, component: str) -> ComponentStatus | None:
-        """The latest process registered for ``component``, or None."""
-        value = await self._field(docs.COMPONENT_STATUS, {"component": component})
-        return decode_optional(ComponentStatus, value)
-
-    async def get_system_health(self) -> SystemHealth:
-        """Health of the fullon processes."""
-        return decode_as(SystemHealth, await self._field(docs.SYSTEM_HEALTH))
-
-    async def get_cache_health(self) -> CacheHealth:
-        """Health of the Redis cache behind the API (never fails while the API is up)."""
-        return decode_as(CacheHealth, await self._field(docs.HEALTH))
-
-    # -- streams -----------------------------------------------------------------------
-
-    def stream_ticker(
-        self, exchange: str, symbol: str, min_interval_ms: int | None = None
-    ) -> Stream[Ticker | None]:
-        """One ticker: its value now (None if absent), then every update (at most one per
-        ``min_interval_ms``, the latest, when given)."""
-        variables = {"exchange": exchange, "symbol": symbol, "minIntervalMs": min_interval_ms}
-        return self._stream(
-            docs.STREAM_TICKER, variables, functools.partial(decode_optional, Ticker)
-        )
-
-    def stream_tickers(
-        self,
-        exchange: str | None = None,
-        symbols: Sequence[str] | None = None,
-        min_interval_ms: int | None = None,
-    ) -> Stream[ChangeEvent[Ticker]]:
-        """Tickers of one or every exchange (only ``symbols``, when given): a snapshot,
-        then the tickers that changed."""
-        variables = {
-            "exchange": exchange,
-            "symbols": list(symbols) if symbols is not None else None,
-            "minIntervalMs": min_interval_ms,
-        }
-        return self._stream(docs.STREAM_TICKERS, variables, functools.partial(decode_event, Ticker))
-
-    def stream_account(self, ex_id: Id) -> Stream[Account | None]:
-        """An account and its balances: now, then on every change."""
-        return self._stream(
-            docs.STREAM_ACCOUNT, {"exId": str(ex_id)}, functools.partial(decode_optional, Account)
-        )
-
-    def stream_positions(self, ex_id: Id) -> Stream[ChangeEvent[Position]]:
-        """The positions of one account: a snapshot, then changes."""
-        return self._stream(
-            docs.STREAM_POSITIONS, {"exId": str(ex_id)}, functools.partial(decode_event, Position)
-        )
-
-    def stream_orders(self, exchange: str) -> Stream[ChangeEvent[Order]]:
-        """Orders under an ``order_status`` key: a snapshot, then changes."""
-        return self._stream(
-            docs.STREAM_ORDERS, {"exchange": exchange}, functools.partial(decode_event, Order)
-        )
-
-    def stream_order_queue(self, local_oid: Id) -> Stream[list[str]]:
-        """The order ids of a local open-order queue: now, then on every change."""
-        return self._stream(docs.STREAM_ORDER_QUEUE, {"localOid": str(local_oid)}, list)
-
-    def stream_trade_updates(self, symbol: str, exchange: str) -> Stream[ChangeEvent[Trade]]:
-        """Trades of ``symbol`` on ``exchange``: a snapshot, then trades pushed (UPSERT)
-        or drained (REMOVE). Argument order as :meth:`get_trades`."""
-        variables = {"exchange": exchange, "symbol": symbol}
-        return self._stream(docs.STREAM_TRADES, variables, functools.partial(decode_event, Trade))
-
-    def stream_user_trades(self, uid: Id, exchange: str) -> Stream[ChangeEvent[Trade]]:
-        """A user's trades on ``exchange``: a snapshot, then changes."""
-        variables = {"uid": str(uid), "exchange": exchange}
-        return self._stream(
-            docs.STREAM_USER_TRADES, variables, functools.partial(decode_event, Trade)
-        )
-
-    def stream_bot_status(self) -> Stream[ChangeEvent[Bot]]:
-        """Bot status documents: a snapshot, then the bots that changed."""
-        return self._stream(docs.STREAM_BOTS, None, functools.partial(decode_event, Bot))
-
-    def stream_blocks(self) -> Stream[ChangeEvent[ExchangeBlock]]:
-        """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE)."""
-        return self._stream(
-            docs.STREAM_BLOCKS, None, functools.partial(decode_event, ExchangeBlock)
-        )
-
-    def stream_opening_positions(self) -> Stream[ChangeEvent[OpeningPosition]]:
-        """Positions bots are opening: a snapshot, then changes."""
-        return self._stream(
-            docs.STREAM_OPENING_POSITIONS, None, functools.partial(decode_event, OpeningPosition)
-        )
-
-    def stream_ohlcv(
-        self, symbol: str, timeframe: str, count: int = 100
-    ) -> Stream[ChangeEvent[OhlcvBar]]:
-        """The newest ``count`` bars of a series: a snapshot, then bars added or revised."""
-        variables = {"symbol": symbol, "timeframe": timeframe, "count": count}
-        return self._stream(docs.STREAM_OHLCV, variables, functools.partial(decode_event, OhlcvBar))
-
-    def stream_process_health(
-        self,
-        type: str | None = None,
-        component: str | None = None,
-        since_minutes: float = 60,
-    ) -> Stream[ChangeEvent[Process]]:
-        """Processes active within ``since_minutes``: a snapshot, then processes
-        registered, updated (UPSERT) or gone from the window (REMOVE)."""
-        variables = {"type": type, "component": component, "sinceMinutes": since_minutes}
-        return self._stream(
-            docs.STREAM_PROCESSES, variables, functools.partial(decode_event, Process)
-        )
-
-    def stream_system_health(self) -> Stream[SystemHealth]:
-        """Health of the fullon processes: now, then whenever it changes."""
-        return self._stream(
-            docs.STREAM_SYSTEM_HEALTH, None, functools.partial(decode_as, SystemHealth)
-        )
-
-    def stream_process_broadcasts(self, type: str) -> Stream[ProcessBroadcast]:
-        """Messages published for processes of ``type`` (no snapshot: only new ones)."""
-        return self._stream(
-            docs.STREAM_PROCESS_BROADCASTS,
-            {"type": type},
-            functools.partial(decode_as, ProcessBroadcast),
-        )
+        return Stream(core, decode)
 
 
 def fullon_cache_api(
@@ -539,7 +324,8 @@ def fullon_cache_api(
         url: the GraphQL WebSocket URL (``ws://`` or ``wss://``; ``http(s)://`` is
             converted). Default: ``$FULLON_CACHE_API_URL``, else
             ``ws://127.0.0.1:8000/graphql``.
-        token: sent as ``{"authorization": "Bearer <token>"}`` in ``connection_init``.
+        token: the API key, sent as ``{"authorization": "Bearer <token>"}`` in
+            ``connection_init``. Default: ``$FULLON_CACHE_API_TOKEN``, else none.
         reconnect_attempts: consecutive failed reconnects before streams and queries give
             up with ``ConnectionLostError`` (None: retry forever). The first connection
             is tried once.
@@ -559,4 +345,6 @@ def fullon_cache_api(
         request_timeout=request_timeout,
         ping_interval=ping_interval,
     )
+    if token is None:
+        token = default_token()
     return FullonCacheApi(websocket_url(url or default_url()), token, options)

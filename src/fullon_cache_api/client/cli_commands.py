@@ -9,8 +9,9 @@
     fullon-cache-api watch tickers --exchange binance --symbols BTC/USDT ETH/USDT
 
 ``--url`` defaults to ``$FULLON_CACHE_API_URL``, else ``ws://127.0.0.1:8000/graphql``;
-``--token`` to ``$FULLON_CACHE_API_TOKEN``. Exit status: 0 on success, 1 when the server
-reports an error or cannot be reached, 2 for bad arguments.
+``--token`` (the API key, when the server requires one) to ``$FULLON_CACHE_API_TOKEN``.
+Exit status: 0 on success, 1 when the server reports an error or cannot be reached, 2 for
+bad arguments. A refused key or a missing scope is explained with what to set.
 
 ``watch`` draws with ``rich`` (part of the ``client`` extra).
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 
+from fullon_cache_api.client.options import TOKEN_ENV, URL_ENV, default_token
+
 if TYPE_CHECKING:
     from rich.table import Table
 
     from fullon_cache_api.client.api import FullonCacheApi
+    from fullon_cache_api.client.errors import FullonCacheApiError
     from fullon_cache_api.client.models import Ticker
 
-TOKEN_ENV = "FULLON_CACHE_API_TOKEN"
+__all__ = ["TOKEN_ENV", "add_client_commands", "auth_hint", "main"]
 
 # Exit statuses.
 OK = 0
@@ -74,10 +77,13 @@ def add_client_commands(subparsers: Any) -> None:
 def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
-        help="GraphQL WebSocket URL (default: $FULLON_CACHE_API_URL or "
-        "ws://127.0.0.1:8000/graphql)",
+        help=f"GraphQL WebSocket URL (default: ${URL_ENV} or ws://127.0.0.1:8000/graphql)",
     )
-    parser.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--token",
+        metavar="KEY",
+        help=f"API key, when the server requires one (default: ${TOKEN_ENV})",
+    )
 
 
 class MissingClientExtra(RuntimeError):
@@ -93,12 +99,57 @@ def _client(args: argparse.Namespace, **options: Any) -> FullonCacheApi:
             "pip install 'fullon_cache_api[client]'"
         ) from None
 
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    token = args.token if args.token is not None else default_token()
     return fullon_cache_api(args.url, token, **options)
+
+
+def auth_hint(exc: FullonCacheApiError, token_given: bool) -> str | None:
+    """What to do about a refused connection (close 4401/4403 at ``connection_init``,
+    ``UNAUTHENTICATED``) or a field outside the key's scopes (``FORBIDDEN``); None for
+    other errors."""
+    from fullon_cache_api.client.errors import AuthenticationError, ForbiddenError
+
+    if isinstance(exc, AuthenticationError):
+        if not token_given:
+            return (
+                "the server requires an API key: pass --token KEY, or set "
+                f"{TOKEN_ENV}=KEY in the environment"
+            )
+        return (
+            f"the server refused the API key (from --token or ${TOKEN_ENV}): check it, or "
+            "ask the server's operator for a key listed in its API_KEYS or API_KEYS_FILE"
+        )
+    if isinstance(exc, ForbiddenError):
+        scopes = sorted(
+            {
+                str(error["extensions"]["scope"])
+                for error in exc.errors
+                if isinstance(error.get("extensions"), dict) and "scope" in error["extensions"]
+            }
+        )
+        needed = " and ".join(f"'{scope}'" for scope in scopes) or "another"
+        return (
+            f"this API key lacks the {needed} scope: use a key granted it (--token KEY or "
+            f"{TOKEN_ENV}=KEY)"
+        )
+    return None
 
 
 def _fail(message: str, stream: TextIO | None = None) -> int:
     print(f"fullon-cache-api: {message}", file=stream or sys.stderr)
+    return FAILED
+
+
+def _fail_with(exc: Exception, args: argparse.Namespace) -> int:
+    """Report ``exc`` and, for a refused key or scope, what to set."""
+    from fullon_cache_api.client.errors import FullonCacheApiError
+
+    _fail(str(exc))
+    if isinstance(exc, FullonCacheApiError):
+        token_given = (args.token if args.token is not None else default_token()) is not None
+        hint = auth_hint(exc, token_given)
+        if hint is not None:
+            print(f"hint: {hint}", file=sys.stderr)
     return FAILED
 
 
@@ -151,7 +202,7 @@ def run_query_command(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except (FullonCacheApiError, MissingClientExtra) as exc:
-        return _fail(str(exc))
+        return _fail_with(exc, args)
     return OK
 
 
@@ -258,7 +309,9 @@ def run_watch_tickers_command(args: argparse.Namespace) -> int:
     async def run() -> None:
         console = Console()
         async with _client(args) as api:
-            stream = api.stream_tickers(args.exchange, args.symbols, args.min_interval_ms)
+            stream = api.stream_tickers(
+                args.exchange, args.symbols, args.min_interval_ms, changes=True
+            )
             show_exchange = args.exchange is None
             initial = board.table(title, show_exchange=show_exchange)
             with Live(initial, console=console, refresh_per_second=8) as live:
@@ -272,7 +325,7 @@ def run_watch_tickers_command(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except (FullonCacheApiError, MissingClientExtra) as exc:
-        return _fail(str(exc))
+        return _fail_with(exc, args)
     return OK
 
 

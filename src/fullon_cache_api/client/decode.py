@@ -1,8 +1,10 @@
 """Build the result dataclasses from the server's JSON.
 
 Each dataclass field ``snake_case`` is read from the JSON key ``camelCase``; values are
-converted by the field's annotation: ``datetime`` from ISO-8601 text (aware, UTC), nested
-dataclasses and lists of them recursively, ``Any`` (the ``JSON`` scalar) as it is.
+converted by the field's annotation: ``datetime`` from ISO-8601 text (aware, UTC), enums by
+value, nested dataclasses and lists of them recursively, ``Any`` (the ``JSON`` scalar) as it
+is. ``scalar``, ``optional_scalar`` and ``scalar_list`` convert the root values of scalar
+fields (the generated methods use them); ``decode_event`` builds a keyed-stream event.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, TypeVar
 
-from fullon_cache_api.client.models import ChangeEvent, ChangeKind
+from fullon_cache_api.client.models import ChangeKind
+from fullon_cache_api.client.results import ChangeEvent, StreamInfo
 
 T = TypeVar("T")
+E = TypeVar("E", bound=ChangeEvent[Any])
 
 Converter = Callable[[Any], Any]
 
@@ -75,6 +80,8 @@ def _converter(annotation: Any) -> Converter:
         return str
     if annotation is bool:
         return bool
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return functools.partial(decode_as, annotation)
     return _identity
@@ -113,6 +120,28 @@ def decode_list(cls: type[T], value: Any) -> list[T]:
     return [decode_as(cls, item) for item in value or ()]
 
 
-def decode_event(cls: type[T], value: Mapping[str, Any]) -> ChangeEvent[T]:
-    """A ``*Event`` object (``kind`` and ``items``)."""
-    return ChangeEvent(ChangeKind(value["kind"]), decode_list(cls, value.get("items")))
+def decode_event(cls: type[E], value: Mapping[str, Any], info: StreamInfo | None = None) -> E:
+    """A keyed-stream event (``kind`` and ``items``) as ``cls``, a :class:`ChangeEvent`
+    whose ``item_type`` names its items' type; ``info`` adds the stream information."""
+    item_type: type[Any] = getattr(cls, "item_type", dict)
+    items = decode_list(item_type, value.get("items")) if item_type is not dict else []
+    extra: dict[str, Any] = {}
+    if info is not None:
+        extra = {"seq": info.seq, "cursor": info.cursor, "observed_at": info.observed_at}
+    return cls(ChangeKind(value["kind"]), items, **extra)
+
+
+def scalar(convert: Callable[[Any], T], value: Any) -> T:
+    """A non-null scalar root value (a null one, which only comes with an error that was
+    raised already, reads as the type's zero)."""
+    if value is None:
+        value = 0 if convert in (int, float, bool) else ""
+    return convert(value)
+
+
+def optional_scalar(convert: Callable[[Any], T | None], value: Any) -> T | None:
+    return None if value is None else convert(value)
+
+
+def scalar_list(convert: Callable[[Any], T], value: Any) -> list[T]:
+    return [convert(item) for item in value or ()]

@@ -18,11 +18,17 @@ code                           exception
 ``FORBIDDEN``                  :class:`ForbiddenError`
 ``RATE_LIMITED``               :class:`RateLimitedError`
 ``SLOW_CONSUMER``              :class:`SlowConsumerError`
+``REPLAY_UNAVAILABLE``         :class:`ReplayUnavailableError` (inside a stream)
 =============================  ==========================================================
 
 Client-side conditions have their own codes: ``CONNECTION_FAILED``
-(:class:`ApiConnectionError`), ``CONNECTION_LOST`` (:class:`ConnectionLostError`) and
-``TIMEOUT`` (:class:`RequestTimeoutError`).
+(:class:`ApiConnectionError`), ``CONNECTION_LOST`` (:class:`ConnectionLostError`),
+``TIMEOUT`` (:class:`RequestTimeoutError`) and ``AMBIGUOUS_ORDER``
+(:class:`AmbiguousOrderError`, from ``get_order_status``).
+
+**Inside a stream**, an error the server reports while keeping the stream open (such as
+``CACHE_UNAVAILABLE`` while its Redis is down) is raised from the stream's ``__anext__`` and
+the stream goes on; see :mod:`~fullon_cache_api.client.streams`.
 
 **Partial data.** ``CORRUPT_DATA`` means the server dropped items it could not decode and
 served the rest. When such errors come *with* data, the client returns the data and logs
@@ -39,6 +45,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger("fullon_cache_api.client")
+
+__all__ = [
+    "AmbiguousOrderError",
+    "ApiConnectionError",
+    "AuthenticationError",
+    "CacheUnavailableError",
+    "ConnectionLostError",
+    "CorruptDataError",
+    "ForbiddenError",
+    "FullonCacheApiError",
+    "GraphQLRequestError",
+    "InternalServerError",
+    "InvalidArgumentError",
+    "QueryTooComplexError",
+    "RateLimitedError",
+    "ReplayUnavailableError",
+    "RequestTimeoutError",
+    "SlowConsumerError",
+]
 
 JSONDict = dict[str, Any]
 
@@ -143,6 +168,25 @@ class SlowConsumerError(FullonCacheApiError):
     default_code = "SLOW_CONSUMER"
 
 
+class ReplayUnavailableError(FullonCacheApiError):
+    """A stream resumed after a gap its server could not replay (``REPLAY_UNAVAILABLE``):
+    messages of a push stream (``processBroadcasts``) missed since its cursor may be lost.
+    The stream goes on."""
+
+    default_code = "REPLAY_UNAVAILABLE"
+
+
+class AmbiguousOrderError(FullonCacheApiError):
+    """``get_order_status(order_id)`` found the order under more than one ``order_status``
+    key (``AMBIGUOUS_ORDER``); ``keys`` lists them. Pass ``exchange=`` to pick one."""
+
+    default_code = "AMBIGUOUS_ORDER"
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 class ApiConnectionError(FullonCacheApiError):
     """The WebSocket could not be opened (``CONNECTION_FAILED``)."""
 
@@ -175,6 +219,13 @@ ERROR_CLASSES: dict[str, type[FullonCacheApiError]] = {
     "FORBIDDEN": ForbiddenError,
     "RATE_LIMITED": RateLimitedError,
     "SLOW_CONSUMER": SlowConsumerError,
+    "REPLAY_UNAVAILABLE": ReplayUnavailableError,
+    # Persisted queries: the client sends full documents, so it sees only NOT_LISTED (a
+    # server in trusted-documents mode refusing a document its manifest does not list).
+    "PERSISTED_QUERY_NOT_FOUND": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_SUPPORTED": GraphQLRequestError,
+    "PERSISTED_QUERY_HASH_MISMATCH": GraphQLRequestError,
+    "PERSISTED_QUERY_NOT_LISTED": GraphQLRequestError,
 }
 
 

@@ -6,13 +6,21 @@ import os
 import random
 from dataclasses import dataclass
 
+__all__ = ["Backoff", "ClientOptions"]
+
 URL_ENV = "FULLON_CACHE_API_URL"
+TOKEN_ENV = "FULLON_CACHE_API_TOKEN"
 DEFAULT_URL = "ws://127.0.0.1:8000/graphql"
 
 
 def default_url() -> str:
     """``$FULLON_CACHE_API_URL``, else ``ws://127.0.0.1:8000/graphql``."""
     return os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def default_token() -> str | None:
+    """``$FULLON_CACHE_API_TOKEN`` (the API key), else None (no key: anonymous)."""
+    return os.environ.get(TOKEN_ENV) or None
 
 
 def websocket_url(url: str) -> str:

@@ -1,19 +1,20 @@
-"""The GraphQL schema: types, ``Query`` and ``Subscription``. There is no ``Mutation``."""
+"""The GraphQL schema: types derived from the records, ``Query`` and ``Subscription`` built
+from the root-field declarations. There is no ``Mutation``."""
 
 from __future__ import annotations
 
 import strawberry
 
+from fullon_cache_api.resolvers.fields import fields_of
 from fullon_cache_api.schema.direct import bind_root_resolvers
-from fullon_cache_api.schema.query import ROOT_RESOLVERS, Query
-from fullon_cache_api.schema.subscription import Subscription
+from fullon_cache_api.schema.roots import Query, Subscription
+from fullon_cache_api.schema.types import describe_enum_values
 
 
 def build_schema() -> strawberry.Schema:
     built = strawberry.Schema(query=Query, subscription=Subscription)
-    query_type = built._schema.query_type
-    assert query_type is not None
-    bind_root_resolvers(query_type, ROOT_RESOLVERS)
+    bind_root_resolvers(built._schema, fields_of("Query") + fields_of("Subscription"))
+    describe_enum_values(built._schema)
     return built
 
 

@@ -1,240 +1,188 @@
-"""GraphQL object types. Resolvers return the data layer's records, whose attributes match
-these fields one for one; computed fields are methods.
+"""GraphQL object types, derived from the data layer's records.
 
-Times are ``DateTime`` (ISO-8601, UTC). Ids are strings: fullon_cache stores them as strings or
-ints, and some (Kraken's ``OQCLML-BW3P3-BUCMWZ``) are not numbers at all.
+Each record (:mod:`fullon_cache_api.cache.records`) declares its fields, their types and
+their documentation once; :func:`object_type` turns it into a Strawberry type with the same
+fields, so resolvers return records as they are. Record types nested in a record become the
+derived GraphQL types, ``dict``/``Any`` values the ``JSON`` scalar. Fields computed for
+GraphQL only (a ticker's spread) are added here.
+
+Times are ``DateTime`` (ISO-8601, UTC). Ids are strings.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+import types
+import typing
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-
-@strawberry.type(description="The latest ticker of one symbol on one exchange.")
-class Ticker:
-    exchange: str = strawberry.field(description="Exchange name, as in `tickers:{exchange}`.")
-    symbol: str = strawberry.field(description="Unified symbol; may contain `:` (futures).")
-    price: float | None
-    volume: float | None
-    time: datetime | None = strawberry.field(description="Exchange time of the tick.")
-    bid: float | None
-    ask: float | None
-    last: float | None
-
-    @strawberry.field(description="ask - bid, when both are known.")
-    def spread(self) -> float | None:
-        if self.ask is None or self.bid is None:
-            return None
-        return self.ask - self.bid
-
-    @strawberry.field(description="Spread as a percentage of the mid price.")
-    def spread_percentage(self) -> float | None:
-        if self.ask is None or self.bid is None:
-            return None
-        mid = (self.ask + self.bid) / 2
-        return (self.ask - self.bid) / mid * 100 if mid else None
-
-
-@strawberry.type(
-    description="One currency of an account. ccxt-style accounts fill free/used/total; "
-    "others fill balance/available. Unknown keys are in `extra`."
+from fullon_cache_api.cache import records
+from fullon_cache_api.resolvers.fields import description_of
+from fullon_cache_api.subscriptions.events import (
+    CHANGE_KIND_DOCS,
+    ChangeKind,
+    ProcessBroadcastRecord,
 )
-class Balance:
-    currency: str
-    free: float | None
-    used: float | None
-    total: float | None
-    balance: float | None
-    available: float | None
-    extra: JSON | None
+
+GRAPHQL_TYPES: dict[type[Any], Any] = {}
+"""Record class → its GraphQL type."""
 
 
-@strawberry.type(description="An exchange account (`accounts` hash, keyed by ex_id).")
-class Account:
-    ex_id: str
-    date: datetime | None = strawberry.field(description="When fullon last wrote the account.")
-    balances: list[Balance]
+def graphql_annotation(annotation: Any) -> Any:
+    """A Python annotation in records, as the GraphQL type: records become their derived
+    types, ``dict``/``Any`` the ``JSON`` scalar."""
+    if annotation in GRAPHQL_TYPES:
+        return GRAPHQL_TYPES[annotation]
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        # A record no computed field needed to list below: derived on first use.
+        return object_type(annotation)
+    if annotation is Any:  # any JSON value, null included
+        return JSON | None
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        members = [graphql_annotation(arg) for arg in typing.get_args(annotation)]
+        union: Any = members[0]
+        for member in members[1:]:
+            union = union | member
+        return union
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return list[graphql_annotation(item)]  # type: ignore[misc]
+    if origin is dict:
+        return JSON
+    return annotation
 
-    @strawberry.field(description="The balance of one currency, or null.")
-    def balance(self, currency: str) -> Balance | None:
-        return next((item for item in self.balances if item.currency == currency), None)
 
-
-@strawberry.type(description="An open position (`account_positions`, per ex_id and symbol).")
-class Position:
-    ex_id: str
-    symbol: str
-    cost: float | None
-    volume: float | None
-    fee: float | None
-    count: float | None
-    price: float | None
-    timestamp: datetime | None
-
-
-@strawberry.type(description="An order in `order_status:{key}`.")
-class Order:
-    key: str = strawberry.field(description="The `order_status` key suffix: exchange or ex_id.")
-    order_id: str = strawberry.field(
-        description="The hash field: the authoritative exchange order id."
+def object_type(record: type[Any], *, computed: dict[str, Any] | None = None) -> Any:
+    """The Strawberry type of ``record``: named after it without ``Record``, described by
+    its docstring, one field per dataclass field (described by its ``doc``), plus the
+    ``computed`` Strawberry fields."""
+    name = record.__name__.removesuffix("Record")
+    hints = typing.get_type_hints(record)
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for item in dataclasses.fields(record):
+        annotations[item.name] = graphql_annotation(hints[item.name])
+        namespace[item.name] = strawberry.field(description=item.metadata["doc"])
+    namespace.update(computed or {})
+    namespace["__annotations__"] = annotations
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = description_of(record)
+    derived = strawberry.type(
+        type(name, (), namespace), name=name, description=namespace["__doc__"]
     )
-    stored_order_id: str | None = strawberry.field(
-        description="`order_id` as stored: the same id, or a numeric DB id after update_order."
-    )
-    ex_order_id: str | None
-    exchange: str | None
-    symbol: str | None
-    order_type: str | None
-    side: str | None
-    status: str | None
-    command: str | None
-    reason: str | None
-    volume: float | None
-    final_volume: float | None
-    price: float | None
-    plimit: float | None
-    leverage: float | None
-    tick: float | None
-    futures: bool | None
-    bot_id: str | None
-    uid: str | None
-    ex_id: str | None
-    cat_ex_id: str | None
-    timestamp: datetime | None = strawberry.field(
-        description="When the cache last wrote the order (fullon_cache overwrites it)."
-    )
-    extra: JSON | None = strawberry.field(description="Stored keys not listed above.")
+    GRAPHQL_TYPES[record] = derived
+    return derived
 
 
-@strawberry.type(description="A trade in `trades:*` or `user_trades:*`.")
-class Trade:
-    trade_id: str | None
-    ex_trade_id: str | None
-    ex_order_id: str | None
-    uid: str | None
-    ex_id: str | None
-    symbol: str | None
-    order_type: str | None
-    side: str | None
-    volume: float | None
-    price: float | None
-    cost: float | None
-    fee: float | None
-    cur_volume: float | None
-    cur_avg_price: float | None
-    cur_avg_cost: float | None
-    cur_fee: float | None
-    roi: float | None
-    roi_pct: float | None
-    total_fee: float | None
-    leverage: float | None
-    time: datetime | None
-    extra: JSON | None
+# --------------------------------------------------------------------------- computed fields
 
 
-@strawberry.type(description="A last-trade marker (`TRADE:STATUS:*` or `USER_TRADE:STATUS:*`).")
-class TradeStatus:
-    key: str = strawberry.field(description="The exchange (or user key) the marker is for.")
-    timestamp: datetime | None
+def _spread(root: records.TickerRecord) -> float | None:
+    if root.ask is None or root.bid is None:
+        return None
+    return root.ask - root.bid
 
 
-@strawberry.type(description="A bot's status document (`bot_status`), free-form.")
-class Bot:
-    bot_id: str
-    data: JSON = strawberry.field(description="The stored document as it is.")
-    status: str | None = strawberry.field(
-        description="Top-level `status`, else the first feed's status."
-    )
-    updated_at: datetime | None = strawberry.field(description="Newest feed timestamp.")
+def _spread_percentage(root: records.TickerRecord) -> float | None:
+    if root.ask is None or root.bid is None:
+        return None
+    mid = (root.ask + root.bid) / 2
+    return (root.ask - root.bid) / mid * 100 if mid else None
 
 
-@strawberry.type(description="A symbol blocked by a bot (`block_exchange`).")
-class ExchangeBlock:
-    ex_id: str
-    symbol: str
-    bot_id: str
+def _balance(
+    root: records.AccountRecord,
+    currency: Annotated[str, strawberry.argument(description="Currency code, e.g. `USDT`.")],
+) -> records.BalanceRecord | None:
+    return next((item for item in root.balances if item.currency == currency), None)
 
 
-@strawberry.type(description="A position a bot is opening (`opening_position`).")
-class OpeningPosition:
-    ex_id: str
-    symbol: str
-    bot_id: str | None
-    since: datetime | None
+# --------------------------------------------------------------------------- the types
+
+ChangeKindEnum = strawberry.enum(
+    ChangeKind,
+    description="What an event of a keyed stream carries.",
+)
+
+Count = object_type(records.CountRecord)
+Ticker = object_type(
+    records.TickerRecord,
+    computed={
+        "spread": strawberry.field(resolver=_spread, description="ask - bid, when both are known."),
+        "spread_percentage": strawberry.field(
+            resolver=_spread_percentage, description="Spread as a percentage of the mid price."
+        ),
+    },
+)
+Balance = object_type(records.BalanceRecord)
+Account = object_type(
+    records.AccountRecord,
+    computed={
+        "balance": strawberry.field(
+            resolver=_balance, graphql_type=Balance | None, description="One currency, or null."
+        )
+    },
+)
+Position = object_type(records.PositionRecord)
+Order = object_type(records.OrderRecord)
+Trade = object_type(records.TradeRecord)
+TradeStatus = object_type(records.TradeStatusRecord)
+Bot = object_type(records.BotRecord)
+ExchangeBlock = object_type(records.ExchangeBlockRecord)
+OpeningPosition = object_type(records.OpeningPositionRecord)
+OhlcvBar = object_type(records.OhlcvBarRecord)
+OhlcvSeries = object_type(records.OhlcvSeriesRecord)
+Process = object_type(records.ProcessRecord)
+ComponentStatus = object_type(records.ComponentStatusRecord)
+SystemHealth = object_type(records.SystemHealthRecord)
+CacheHealth = object_type(records.CacheHealthRecord)
+ProcessBroadcast = object_type(ProcessBroadcastRecord)
 
 
-@strawberry.type(description="One OHLCV bar.")
-class OhlcvBar:
-    timestamp: datetime
-    open: float | None
-    high: float | None
-    low: float | None
-    close: float | None
-    volume: float | None
+_EVENT_TYPES: dict[str, tuple[type[Any], Any]] = {}
 
 
-@strawberry.type(description="A stored OHLCV series (`ohlcv:{symbol}:{timeframe}`).")
-class OhlcvSeries:
-    symbol: str
-    timeframe: str
-    bars: int
+def event_type(name: str, item: type[Any]) -> Any:
+    """The payload type of a keyed stream: a change kind and the items it concerns (one
+    type per name: streams of the same records may share it)."""
+    known = _EVENT_TYPES.get(name)
+    if known is not None:
+        if known[0] is not item:
+            raise TypeError(f"event type {name} is declared for two record types")
+        return known[1]
+    item_type = GRAPHQL_TYPES[item]
+    record_name = item.__name__.removesuffix("Record")
+    namespace: dict[str, Any] = {
+        "__annotations__": {"kind": ChangeKindEnum, "items": list[item_type]},  # type: ignore[valid-type]
+        "__module__": __name__,
+        "kind": strawberry.field(description="SNAPSHOT, UPSERT or REMOVE."),
+        "items": strawberry.field(
+            description="SNAPSHOT: every item; UPSERT: new or changed items; REMOVE: items "
+            "gone, in their last known version."
+        ),
+    }
+    description = f"A change of a keyed stream of `{record_name}` items."
+    derived = strawberry.type(type(name, (), namespace), name=name, description=description)
+    _EVENT_TYPES[name] = (item, derived)
+    return derived
 
 
-@strawberry.type(description="A registered fullon process (`process:data:{id}`).")
-class Process:
-    process_id: str
-    process_type: str | None
-    component: str | None
-    params: JSON | None
-    status: str | None
-    message: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    heartbeat: datetime | None
-    last_active: datetime | None = strawberry.field(
-        description="Time recorded in `process:active:{type}`."
-    )
-    heartbeat_stale: bool = strawberry.field(
-        description="No heartbeat within the configured staleness window."
-    )
+def describe_enum_values(schema: Any) -> None:
+    """Strawberry takes no per-value descriptions for an existing ``Enum``; set them on the
+    built schema from :data:`CHANGE_KIND_DOCS`."""
+    enum = schema.get_type("ChangeKind")
+    for kind, text in CHANGE_KIND_DOCS.items():
+        enum.values[kind.name].description = text
 
 
-@strawberry.type(description="The latest process registered for a component.")
-class ComponentStatus:
-    component: str
-    process_id: str | None
-    process: Process | None
-
-
-@strawberry.type(description="A count per key.")
-class Count:
-    key: str
-    count: int
-
-
-@strawberry.type(description="Health of the fullon processes over the last hour.")
-class SystemHealth:
-    healthy: bool
-    total_processes: int
-    by_type: list[Count]
-    by_status: list[Count]
-    stale_processes: list[Process]
-    error_processes: list[Process]
-    checked_at: datetime
-
-
-@strawberry.type(description="Health of the Redis cache this API reads.")
-class CacheHealth:
-    reachable: bool
-    latency_ms: float | None
-    redis_version: str | None
-    role: str | None
-    used_memory_bytes: float | None
-    connected_clients: int | None
-    keyspace_events: str | None = strawberry.field(
-        description="`notify-keyspace-events`, when the API's Redis user may read it."
-    )
-    error: str | None
+__all__ = [
+    "GRAPHQL_TYPES",
+    "describe_enum_values",
+    "event_type",
+    "graphql_annotation",
+    "object_type",
+]

@@ -2,9 +2,11 @@
 
 * a field of a leaf type (scalar, enum) costs 0, a list of them 1;
 * a field of an object type costs 1 plus its selection;
-* a list field multiplies that by its expected length: the value of its size argument
-  (``ohlcv(count:)``, ``trades(last:)``, ``userTrades(last:)``, and the ``items`` of the
-  ``ohlcv`` subscription), else :data:`LIST_SIZE`;
+* a list field multiplies that by its expected length: the value of its size argument, as
+  declared with the root field (``size=``: ``ohlcv(count:)``, ``first``/``last`` of the
+  paged lists, the ``last`` window of the trades subscriptions); a paged list without
+  ``first``/``last`` counts its default page (``LIST_PAGE_DEFAULT``); other lists count
+  :data:`LIST_SIZE`;
 * ``__typename`` costs 0; ``__schema`` and ``__type`` cost 1 whatever they select.
 
 Fields selected twice under one response name are merged, as GraphQL executes them once;
@@ -22,6 +24,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -29,6 +32,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -36,18 +40,12 @@ from graphql import (
     is_leaf_type,
 )
 
+from fullon_cache_api.resolvers.fields import SIZE_ARGUMENTS
+
 LIST_SIZE = 10
 """The assumed length of a list without a size argument."""
 
 MAX_SIZE = 1_000_000_000
-
-SIZE_ARGUMENTS: dict[tuple[str, str], str] = {
-    ("Query", "ohlcv"): "count",
-    ("Query", "trades"): "last",
-    ("Query", "userTrades"): "last",
-    ("Subscription", "ohlcv"): "count",
-}
-"""(parent type, field) → the argument giving the length of the field's (first) list."""
 
 
 @dataclass(slots=True)
@@ -56,6 +54,7 @@ class _Walk:
     fragments: dict[str, FragmentDefinitionNode]
     variables: dict[str, Any] | None  # None: find out whether the cost uses variables
     defaults: dict[str, Any]  # variable → its default literal in the operation
+    page_default: int
     uses_variables: bool = False
 
 
@@ -64,9 +63,11 @@ def operation_cost(
     fragments: dict[str, FragmentDefinitionNode],
     operation: OperationDefinitionNode,
     variables: dict[str, Any] | None = None,
+    *,
+    page_default: int,
 ) -> tuple[int, bool]:
     """``(cost, depends_on_variables)``. Without ``variables``, a size argument given by a
-    variable counts at the variable's default (or the argument's, or ``LIST_SIZE``)."""
+    variable counts at the variable's default (or the argument's, or the default page)."""
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0, False
@@ -74,7 +75,7 @@ def operation_cost(
         definition.variable.name.value: definition.default_value
         for definition in operation.variable_definitions or ()
     }
-    walk = _Walk(schema, fragments, variables, defaults)
+    walk = _Walk(schema, fragments, variables, defaults, page_default)
     cost = _selection_cost(walk, root, [operation.selection_set], None)
     return cost, walk.uses_variables
 
@@ -126,9 +127,9 @@ def _selection_cost(
         if definition is None:  # validation reports it
             continue
         hint = size_hint
-        argument = SIZE_ARGUMENTS.get((parent.name, name))
-        if argument is not None:
-            hint = _size(walk, nodes[0], argument, definition.args[argument].default_value)
+        arguments = SIZE_ARGUMENTS.get((parent.name, name))
+        if arguments is not None:
+            hint = _size(walk, nodes[0], arguments, definition)
         total += _field_cost(walk, definition.type, nodes, hint)
     return total
 
@@ -155,8 +156,21 @@ def _field_cost(
     return 1 + _selection_cost(walk, named, children, size_hint)
 
 
-def _size(walk: _Walk, node: FieldNode, argument: str, default: Any) -> int:
-    value: Any = None
+def _size(
+    walk: _Walk, node: FieldNode, arguments: tuple[str, ...], definition: GraphQLField
+) -> int:
+    """The list length the first of ``arguments`` given asks for."""
+    for argument in arguments:
+        given, value = _argument(walk, node, argument)
+        if given:
+            return _length(value)
+    default = definition.args[arguments[0]].default_value
+    return _length(default) if default is not None else walk.page_default
+
+
+def _argument(walk: _Walk, node: FieldNode, argument: str) -> tuple[bool, Any]:
+    """``(given, value)`` of an argument: a literal, or a variable's value or default. A
+    variable that is not provided and has no default leaves the argument not given."""
     for arg in node.arguments or ():
         if arg.name.value != argument:
             continue
@@ -166,13 +180,17 @@ def _size(walk: _Walk, node: FieldNode, argument: str, default: Any) -> int:
             name = literal.name.value
             if walk.variables is not None and name in walk.variables:
                 value = walk.variables[name]
-            else:
-                literal = walk.defaults.get(name)
+                return value is not None, value
+            literal = walk.defaults.get(name)
+            if literal is None:
+                return False, None
         if isinstance(literal, IntValueNode):
-            value = _int(literal.value)
-        break
-    if value is None:
-        value = default
+            return True, _int(literal.value)
+        return not isinstance(literal, NullValueNode), None
+    return False, None
+
+
+def _length(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):

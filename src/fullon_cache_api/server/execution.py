@@ -9,15 +9,20 @@ Preparing an operation also prices it (:mod:`server.cost`, once per cached docum
 per execution when a size argument is a variable) and, for a subscription, checks its root
 field against the caller's scopes. A query's root fields are checked as they execute: a
 field outside the scopes is ``null`` with a ``FORBIDDEN`` error, and the others answer.
+
+Once per cached document, each operation is also compiled into a plan (:mod:`server.plan`)
+when it can be: the plan runs queries and renders subscription events without
+graphql-core's per-field machinery, and answers the same. Operations without a plan run
+on graphql-core.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import strawberry
@@ -27,6 +32,8 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -41,24 +48,32 @@ from graphql.pyutils import AwaitableOrValue, Path, UndefinedType
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql.validation.rules import ASTValidationRule
 
-from fullon_cache_api.auth import field_scope
 from fullon_cache_api.context import RequestContext
-from fullon_cache_api.errors import ApiError, ErrorCode, Forbidden
+from fullon_cache_api.cooperative import pause
+from fullon_cache_api.errors import INTERNAL_MESSAGE, ApiError, ErrorCode, Forbidden, error_dict
+from fullon_cache_api.resolvers.fields import field_scope
+from fullon_cache_api.server.admission import CostBudget, Overloaded
 from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
+from fullon_cache_api.server.memory import MemoryTrimmer
+from fullon_cache_api.server.persisted import PersistedQueries, PersistedQueryError
 from fullon_cache_api.settings import Settings
+
+if TYPE_CHECKING:
+    from fullon_cache_api.server.plan import Plan
 
 log = logging.getLogger("fullon.api.cache.execution")
 
-INTERNAL_MESSAGE = "Internal server error"
-
 
 class RequestError(Exception):
-    """The request could not be executed at all (parse, validation, limits, bad shape)."""
+    """The request could not be executed at all (parse, validation, limits, bad shape).
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    ``status`` is the HTTP status it answers with (400, or 413 for a body over the limit)."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, status: int = 400) -> None:
         super().__init__(errors[0]["message"] if errors else "bad request")
         self.errors = errors
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,7 @@ class PreparedOperation:
     operation_name: str | None
     cost: int = 0
     scopes: frozenset[str] = frozenset()  # the scopes of its root fields
+    plan: Plan | None = None  # its compiled plan; None: graphql-core executes it
 
     @property
     def kind(self) -> OperationType:
@@ -84,6 +100,7 @@ class _Operation:
     variable_cost: bool  # a size argument is a variable: price each execution
     scopes: frozenset[str]
     fragments: dict[str, FragmentDefinitionNode]
+    plan: Plan | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +125,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         formatted["extensions"] = dict(original.extensions)
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("resolver failed at %s", error.path, exc_info=original)
-        formatted["message"] = INTERNAL_MESSAGE
-        formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}
+        formatted.update(error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL))
     else:
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", ErrorCode.GRAPHQL_VALIDATION_FAILED.value)
@@ -117,38 +133,50 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
-def request_error(message: str, code: ErrorCode) -> RequestError:
-    return RequestError([{"message": message, "extensions": {"code": code.value}}])
+def request_error(message: str, code: ErrorCode, *, status: int = 400) -> RequestError:
+    return RequestError([error_dict(message, code)], status=status)
 
 
 class Executor:
     """Executes operations against the schema with cached parsing and validation."""
 
-    def __init__(
-        self,
-        schema: strawberry.Schema,
-        settings: Settings,
-        context_factory: Callable[[], RequestContext],
-    ) -> None:
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
         self.graphql_schema: GraphQLSchema = schema._schema
         self.settings = settings
-        self.context_factory = context_factory
         rules: list[type[ASTValidationRule]] = list(specified_rules)
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)
         # Without introspection, "Did you mean ...?" would reveal the schema bit by bit.
-        self._hide_suggestions = not settings.introspection
+        self.hide_suggestions = not settings.introspection
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
+        self.persisted = PersistedQueries.from_settings(settings)
+        self.budget = CostBudget(
+            settings.max_inflight_cost,
+            settings.admission_free_cost,
+            settings.admission_wait_s,
+            MemoryTrimmer(),
+        )
 
     # -- preparation -------------------------------------------------------------------
 
     def prepare(
-        self, query: Any, operation_name: Any = None, variables: Any = None
+        self,
+        query: Any,
+        operation_name: Any = None,
+        variables: Any = None,
+        extensions: Any = None,
     ) -> PreparedOperation:
         """Parse, validate, select the operation and check its cost (with ``variables``);
-        or raise ``RequestError``."""
+        or raise ``RequestError``. ``extensions`` may name a persisted query
+        (:mod:`server.persisted`), which then supplies or registers the text."""
+        register = None
+        if extensions is not None or self.persisted.active:
+            try:
+                query, register = self.persisted.resolve(query, extensions)
+            except PersistedQueryError as error:
+                raise request_error(error.message, error.code, status=error.status) from None
         if not isinstance(query, str) or not query.strip():
             raise request_error("a GraphQL query string is required", ErrorCode.BAD_REQUEST)
         if operation_name is not None and not isinstance(operation_name, str):
@@ -157,6 +185,8 @@ class Executor:
         if parsed.errors is not None:
             raise RequestError(parsed.errors)
         assert parsed.document is not None
+        if register is not None:
+            self.persisted.register(register, query)
         operation = get_operation_ast(parsed.document, operation_name)
         if operation is None:
             message = (
@@ -172,14 +202,23 @@ class Executor:
             )
         cost = info.cost
         if info.variable_cost and isinstance(variables, dict):
-            cost, _ = operation_cost(self.graphql_schema, info.fragments, operation, variables)
+            cost, _ = operation_cost(
+                self.graphql_schema,
+                info.fragments,
+                operation,
+                variables,
+                page_default=self.settings.list_page_default,
+            )
         if cost > self.settings.max_query_cost:
             raise request_error(
                 f"the query costs {cost}; the limit is {self.settings.max_query_cost} "
-                "(list fields count their expected length: ohlcv count, trades last, else 10)",
+                "(list fields count their expected length: ohlcv count, the page of trades, "
+                "else 10)",
                 ErrorCode.QUERY_TOO_COMPLEX,
             )
-        return PreparedOperation(parsed.document, operation, operation_name, cost, info.scopes)
+        return PreparedOperation(
+            parsed.document, operation, operation_name, cost, info.scopes, info.plan
+        )
 
     def authorize(self, prepared: PreparedOperation, scopes: frozenset[str]) -> None:
         """Raise ``RequestError`` (``FORBIDDEN``) when a root field is outside ``scopes``.
@@ -197,7 +236,9 @@ class Executor:
             for node in document.definitions
             if isinstance(node, FragmentDefinitionNode)
         }
-        cost, variable_cost = operation_cost(self.graphql_schema, fragments, operation)
+        cost, variable_cost = operation_cost(
+            self.graphql_schema, fragments, operation, page_default=self.settings.list_page_default
+        )
         root = self.graphql_schema.get_root_type(operation.operation)
         type_name = root.name if root is not None else ""
         scopes = frozenset(
@@ -205,7 +246,13 @@ class Executor:
             for nodes in root_field_nodes(fragments, operation.selection_set).values()
             if (scope := field_scope(type_name, nodes[0].name.value)) is not None
         )
-        return _Operation(cost, variable_cost, scopes, fragments)
+        # Imported here: the plan module builds on this one.
+        from fullon_cache_api.server.plan import compile_plan
+
+        plan = compile_plan(
+            self.graphql_schema, fragments, operation, hide_suggestions=self.hide_suggestions
+        )
+        return _Operation(cost, variable_cost, scopes, fragments, plan)
 
     def _forbidden_roots(
         self, prepared: PreparedOperation, scopes: frozenset[str]
@@ -248,7 +295,7 @@ class Executor:
             return _Parsed(
                 None,
                 [
-                    _coded(
+                    error_dict(
                         f"the query is longer than {settings.max_query_bytes} characters",
                         ErrorCode.QUERY_TOO_COMPLEX,
                     )
@@ -276,7 +323,7 @@ class Executor:
             document,
             self._rules,
             max_errors=20,
-            hide_suggestions=self._hide_suggestions,
+            hide_suggestions=self.hide_suggestions,
         )
         if errors:
             return _Parsed(None, [format_error(error) for error in errors])
@@ -285,28 +332,67 @@ class Executor:
     # -- execution ---------------------------------------------------------------------
 
     async def execute(
-        self,
-        prepared: PreparedOperation,
-        variables: Any,
-        context: RequestContext | None = None,
-        root_value: Any = None,
+        self, prepared: PreparedOperation, variables: Any, context: RequestContext
     ) -> dict[str, Any]:
-        """Run a query (or one subscription event, with ``root_value``) to a response dict."""
+        """Run a query to a response dict, once admitted by its cost
+        (:mod:`~fullon_cache_api.server.admission`; ``RequestError`` ``RATE_LIMITED`` when
+        the server is too busy with expensive queries to give it a turn)."""
         variables = _variables(variables)
-        context = context if context is not None else self.context_factory()
+        try:
+            async with self.budget.admit(prepared.cost):
+                return await self._execute(prepared, variables, context)
+        except Overloaded as busy:
+            raise RequestError([busy.error], status=503) from None
+
+    async def _execute(
+        self, prepared: PreparedOperation, variables: Any, context: RequestContext
+    ) -> dict[str, Any]:
+        plan = prepared.plan
+        if plan is not None and prepared.kind is OperationType.QUERY:
+            return response(await plan.execute(variables, context), context)
         result = execute(
             self.graphql_schema,
             prepared.document,
-            root_value=root_value,
             context_value=context,
             variable_values=variables,
             operation_name=prepared.operation_name,
-            # Only when a root field may be outside the caller's scopes.
-            executor_class=None if prepared.scopes <= context.scopes else ScopedExecutor,
-            hide_suggestions=self._hide_suggestions,
+            # Scope checks only when a root field may be outside the caller's scopes.
+            executor_class=(
+                CooperativeExecutor if prepared.scopes <= context.scopes else ScopedExecutor
+            ),
+            hide_suggestions=self.hide_suggestions,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
+        return response(result, context)
+
+    def execute_event(
+        self,
+        prepared: PreparedOperation,
+        event: Any,
+        variables: dict[str, Any] | None,
+        context: RequestContext,
+    ) -> dict[str, Any]:
+        """One subscription event (the value of its root field) to a response dict,
+        synchronously: with the compiled plan, else with graphql-core."""
+        plan = prepared.plan
+        if plan is not None and prepared.kind is OperationType.SUBSCRIPTION:
+            return response(plan.execute_event(event, variables, context), context)
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            root_value=event,
+            context_value=context,
+            variable_values=variables,
+            operation_name=prepared.operation_name,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if not isinstance(result, ExecutionResult):
+            # Payload types resolve synchronously; an awaitable here is a schema change.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError("subscription payload resolved asynchronously")
         return response(result, context)
 
 
@@ -316,8 +402,65 @@ def forbidden(field_name: str, scope: str) -> Forbidden:
     )
 
 
-class ScopedExecutor(GraphQLExecutor[Any]):
-    """graphql-core's executor, with root fields outside the caller's scopes answered
+#: Lists longer than this are completed in time slices (:mod:`fullon_cache_api.cooperative`).
+#: graphql-core completes a list of records synchronously, about 3 µs per selected field: a
+#: page of a thousand records would otherwise hold the event loop for tens of milliseconds.
+LONG_LIST = 32
+
+
+class CooperativeExecutor(GraphQLExecutor[Any]):
+    """graphql-core's executor, completing long lists in time slices with a yield to the
+    event loop in between, so one big response cannot stall every other connection."""
+
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        items: Iterable[Any],
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        if not isinstance(items, list) or len(items) <= LONG_LIST:
+            return super().complete_iterable_value(
+                item_type, field_details_list, info, path, items, position_context
+            )
+        return self._complete_in_slices(
+            item_type, field_details_list, info, path, items, position_context
+        )
+
+    async def _complete_in_slices(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        items: list[Any],
+        position_context: Any,
+    ) -> list[Any]:
+        completed: list[Any] = []
+        pending: list[int] = []  # indices whose completion is awaitable
+        for index, item in enumerate(items):
+            await pause()
+            item_path = path.add_key(index, None)
+            if self.is_awaitable(item):
+                completed.append(
+                    self.complete_awaitable_list_item_value(
+                        item, item_type, field_details_list, info, item_path, position_context
+                    )
+                )
+                pending.append(index)
+            elif self.complete_list_item_value(
+                item, completed, item_type, field_details_list, info, item_path, position_context
+            ):
+                pending.append(index)
+        for index in pending:
+            completed[index] = await completed[index]
+        return completed
+
+
+class ScopedExecutor(CooperativeExecutor):
+    """The cooperative executor, with root fields outside the caller's scopes answered
     ``null`` plus a ``FORBIDDEN`` error, without running them. The other fields answer
     (even when the refused field is non-null: it is refused, not failed)."""
 
@@ -353,13 +496,8 @@ def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]
     errors = [format_error(error) for error in result.errors] if result.errors else []
     if context.problems:
         for item in context.problems:
-            errors.append(
-                {
-                    "message": item.problem.describe(),
-                    "path": item.path,
-                    "extensions": {"code": ErrorCode.CORRUPT_DATA.value},
-                }
-            )
+            error = error_dict(item.problem.describe(), ErrorCode.CORRUPT_DATA)
+            errors.append({**error, "path": item.path})
         context.problems.clear()
     if errors:
         payload["errors"] = errors
@@ -374,12 +512,20 @@ def response(result: ExecutionResult, context: RequestContext) -> dict[str, Any]
     return payload
 
 
+_UNENCODABLE = orjson.dumps(
+    {"errors": [error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL)], "data": None}
+)
+
+
 def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
-
-
-def _coded(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"message": message, "extensions": {"code": code.value}}
+    """A response as JSON. The data layer only hands out encodable values; should one slip
+    through anyway, the response becomes an ``INTERNAL`` error instead of failing the
+    transport (an HTTP 500, a dead subscription)."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        log.exception("a response could not be serialised")
+        return _UNENCODABLE
 
 
 def _variables(variables: Any) -> dict[str, Any] | None:

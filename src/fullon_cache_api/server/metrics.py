@@ -1,8 +1,10 @@
 """Prometheus metrics, served at ``/metrics``.
 
-The hot paths only bump plain integers on the objects that already exist (the feed, the
-fan-out runner, each connection); this collector reads them when Prometheus scrapes. The
-one histogram, query latency by root field, is observed once per root field of a query.
+The hot paths only bump plain integers on the objects that already exist; each component
+reports its own figures (``stats()``: the delivery runner, the live hub and its feed, the
+connections, the cache reader), and the collector here reads them when Prometheus scrapes.
+Two histograms are observed as things happen: query latency by root field, and the event
+loop's lag.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from collections import Counter
-from collections.abc import Awaitable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -20,30 +21,20 @@ from prometheus_client.registry import Collector
 
 from fullon_cache_api import __version__
 
-if TYPE_CHECKING:
-    from fullon_cache_api.server.services import Services
-
 PREFIX = "fullon_cache_api"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+PROTOCOLS = ("graphql-transport-ws", "graphql-ws")
+MODES = ("keyspace", "poll")
 
-
-class Totals:
-    """Counters kept as plain integers on the hot path, read at scrape time."""
-
-    __slots__ = ("closed_coalesced", "deliveries", "dropped")
-
-    def __init__(self) -> None:
-        self.deliveries = 0  # subscription events handed to connections
-        self.dropped = 0  # subscriptions ended as SLOW_CONSUMER
-        self.closed_coalesced = 0  # coalesced events of connections already closed
+Stats = Callable[[], dict[str, Any]]
 
 
 class Metrics:
-    """The registry of one app, and the pieces the server reports into."""
+    """The registry of one app."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()  # collected at scrape time only
-        self.totals = Totals()
         self.query_seconds = Histogram(
             f"{PREFIX}_query_seconds",
             "Query latency by root field",
@@ -51,10 +42,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "How late the event loop ran a timer (sampled every 50 ms)",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
         self._latency: dict[str, Histogram] = {}  # label children, looked up once per field
 
-    def attach(self, services: Services) -> None:
-        self.registry.register(_StateCollector(services, self.totals))
+    def report(self, stats: Stats) -> None:
+        """Read ``stats()`` at every scrape."""
+        self.registry.register(_StateCollector(stats))
 
     async def timed(self, field: str, result: Awaitable[Any]) -> Any:
         """Await a root field's result, observing how long it took under ``field``."""
@@ -69,12 +67,12 @@ class Metrics:
 
 
 class _StateCollector(Collector):
-    def __init__(self, services: Services, totals: Totals) -> None:
-        self.services = services
-        self.totals = totals
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
 
     def collect(self) -> Iterator[Any]:
-        services = self.services
+        stats = self.stats()
+        delivery, live = stats["delivery"], stats["live"]
         info = InfoMetricFamily(f"{PREFIX}_build", "Build information")
         info.add_metric(
             [],
@@ -82,62 +80,77 @@ class _StateCollector(Collector):
         )
         yield info
 
-        by_protocol: Counter[str] = Counter(c.protocol.name for c in services.connections)
         connections = GaugeMetricFamily(
             f"{PREFIX}_connections", "Open WebSocket connections", labels=["protocol"]
         )
-        for protocol in ("graphql-transport-ws", "graphql-ws"):
-            connections.add_metric([protocol], by_protocol.get(protocol, 0))
+        for protocol in PROTOCOLS:
+            connections.add_metric([protocol], stats["connections"].get(protocol, 0))
         yield connections
 
-        runner = services.runner
-        groups = list(getattr(runner, "groups", {}).values())
-        by_field: Counter[str] = Counter()
-        for group in groups:
-            by_field[group.field] += len(group.members)
         subscriptions = GaugeMetricFamily(
             f"{PREFIX}_subscriptions", "Active subscriptions", labels=["field"]
         )
-        for field, count in sorted(by_field.items()):
-            subscriptions.add_metric([field], count)
+        for name, count in sorted(delivery["members"].items()):
+            subscriptions.add_metric([name], count)
         yield subscriptions
-        yield GaugeMetricFamily(
-            f"{PREFIX}_subscription_groups",
+        yield _gauge(
+            "subscription_groups",
             "Groups of identical subscriptions executed once per event",
-            value=len(groups),
+            delivery["groups"],
         )
 
-        live = services.live
-        channels = GaugeMetricFamily(
+        upstream = GaugeMetricFamily(
             f"{PREFIX}_upstream_subscriptions",
             "Redis pub/sub subscriptions held by the shared feed",
             labels=["kind"],
         )
-        feed = live.feed if live is not None else None
-        channels.add_metric(["channel"], len(feed.channels) if feed else 0)
-        channels.add_metric(["pattern"], len(feed.patterns) if feed else 0)
-        yield channels
-        yield GaugeMetricFamily(
-            f"{PREFIX}_topics", "Shared live topics", value=len(live.topics) if live else 0
+        upstream.add_metric(["channel"], live["channels"])
+        upstream.add_metric(["pattern"], live["patterns"])
+        yield upstream
+        yield _gauge("topics", "Shared live topics", live["topics"])
+        yield _gauge("topics_failing", "Topics that cannot read the cache", live["failing_topics"])
+        yield _gauge("feed_connected", "Whether the pub/sub feed is connected", live["connected"])
+        mode = GaugeMetricFamily(
+            f"{PREFIX}_change_detection",
+            "How non-pub/sub changes are noticed: 1 for the mode in force",
+            labels=["mode"],
         )
+        for name in MODES:
+            mode.add_metric([name], 1 if live["mode"] == name else 0)
+        yield mode
 
-        totals = self.totals
-        yield _counter("redis_messages", "Pub/sub messages received from Redis",
-                       feed.messages_received if feed else 0)  # fmt: skip
-        yield _counter("redis_reconnects", "Reconnects of the pub/sub feed",
-                       feed.reconnects if feed else 0)  # fmt: skip
+        yield _counter("redis_messages", "Pub/sub messages received from Redis", live["messages"])
+        yield _counter("redis_reconnects", "Reconnects of the pub/sub feed", live["reconnects"])
         yield _counter(
-            "redis_errors", "Reads that found Redis unavailable", services.cache.stats.unavailable
+            "change_detection_switches",
+            "Switches between keyspace notifications and polling",
+            live["mode_switches"],
         )
-        yield _counter("deliveries", "Subscription events delivered", totals.deliveries)
-        coalesced = (
-            totals.closed_coalesced
-            + sum(c.coalesced for c in services.connections)
-            + sum(g.source.superseded for g in groups if g.source is not None)
-        )
+        yield _counter("redis_errors", "Reads that found Redis unavailable", stats["redis_errors"])
+        yield _counter("deliveries", "Subscription events delivered", delivery["deliveries"])
+        coalesced = stats["coalesced"] + delivery["superseded"]
         yield _counter("coalesced", "Events replaced by a newer value before sending", coalesced)
-        yield _counter("dropped", "Subscriptions ended for reading too slowly", totals.dropped)
+        yield _counter("dropped", "Subscriptions ended for reading too slowly", stats["dropped"])
+        admission = stats["admission"]
+        yield _gauge(
+            "inflight_cost", "Cost held by expensive queries running now", admission["in_use"]
+        )
+        yield _gauge(
+            "admission_queued", "Expensive queries waiting for their turn", admission["queued"]
+        )
+        yield _counter(
+            "admission_waited", "Expensive queries that waited for a turn", admission["waited"]
+        )
+        yield _counter(
+            "admission_refused",
+            "Queries refused with RATE_LIMITED after waiting",
+            admission["refused"],
+        )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(f"{PREFIX}_{name}", documentation, value=value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", documentation, value=value)

@@ -2,6 +2,9 @@
 
 Clients that send no Origin (gql, scripts) are not browsers and pass. A browser origin passes
 when it is the server's own (same host), or is in ``ALLOWED_ORIGINS``; ``*`` allows all.
+
+HTTP routes follow the same rule through CORS (:mod:`server.middleware`): a listed origin
+gets CORS headers, the server's own pages need none (same-origin), others get none.
 """
 
 from __future__ import annotations

@@ -1,55 +1,51 @@
-"""The long-lived objects a server process shares between requests and connections."""
+"""The composition root: every long-lived object of a server process, built in one step
+(:func:`build_services`) and shut down along one path (:meth:`Services.shutdown`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+import strawberry
 
 from fullon_cache_api.auth import ALL_SCOPES
-from fullon_cache_api.cache import CacheReader
+from fullon_cache_api.cache import CacheReader, create_redis
 from fullon_cache_api.context import RequestContext
+from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import ConnectionLimiter
-from fullon_cache_api.server.execution import Executor, PreparedOperation
+from fullon_cache_api.server.delivery import DeliveryRunner
+from fullon_cache_api.server.execution import Executor
 from fullon_cache_api.server.keyring import KeyRing
+from fullon_cache_api.server.loop_lag import watch_lag
 from fullon_cache_api.server.metrics import Metrics
 from fullon_cache_api.settings import Settings
+from fullon_cache_api.subscriptions.hub import LiveHub
 
 if TYPE_CHECKING:
-    from fullon_cache_api.server.ws_connection import GraphQLWebSocket
-    from fullon_cache_api.subscriptions.hub import LiveHub
+    from fullon_cache_api.server.websocket import GraphQLWebSocket
+
+log = logging.getLogger("fullon.api.cache.server")
 
 
-class SubscriptionRunner(Protocol):
-    """Delivers one subscription operation to one WebSocket until it ends or is cancelled."""
-
-    async def run(
-        self,
-        connection: GraphQLWebSocket,
-        id_json: str,
-        prepared: PreparedOperation,
-        variables: Any,
-    ) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
+@dataclass(eq=False)
 class Services:
     settings: Settings
     cache: CacheReader
-    live: LiveHub | None = None
-    executor: Executor = field(init=False)
-    runner: SubscriptionRunner = field(init=False)
+    live: LiveHub
+    executor: Executor
+    runner: DeliveryRunner
+    keyring: KeyRing
+    limiter: ConnectionLimiter
+    metrics: Metrics
     connections: set[GraphQLWebSocket] = field(default_factory=set)
-    keyring: KeyRing = field(init=False)
-    limiter: ConnectionLimiter = field(init=False)
-    metrics: Metrics = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.keyring = KeyRing(self.settings)
-        self.limiter = ConnectionLimiter(self.settings)
-        self.metrics = Metrics()
-        self.metrics.attach(self)
+    dropped: int = 0  # subscriptions ended as SLOW_CONSUMER
+    closed_coalesced: int = 0  # events coalesced by connections already closed
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _shut_down: bool = False
 
     def context(self, scopes: frozenset[str] = ALL_SCOPES) -> RequestContext:
         return RequestContext(
@@ -57,5 +53,93 @@ class Services:
             settings=self.settings,
             live=self.live,
             scopes=scopes,
-            metrics=self.metrics,
+            timer=self.metrics,
         )
+
+    def background(self, task: asyncio.Task[None]) -> None:
+        """A task that lives as long as the services (cancelled at shutdown)."""
+        self._tasks.append(task)
+
+    async def shutdown(self, grace_s: float | None = None) -> None:
+        """Close every WebSocket with 1001 (going away) after what was queued for it, give
+        them ``grace_s`` (``SHUTDOWN_GRACE_S``) to drain, then release everything. Called
+        once the server stops accepting, and again (a no-op) when the app's lifespan ends.
+
+        No ``complete`` is sent: to a client it means the stream finished for good, and
+        graphql-ws/Apollo clients would not resubscribe after reconnecting to another
+        instance. A 1001 close makes them reconnect and resubscribe."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        connections = list(self.connections)
+        if connections:
+            log.info("closing %d WebSocket connection(s)", len(connections))
+            for connection in connections:
+                connection.close(wire.GOING_AWAY, "server shutting down")
+            finished = [connection.finished.wait() for connection in connections]
+            try:
+                await asyncio.wait_for(asyncio.gather(*finished), grace)
+            except TimeoutError:
+                still = sum(1 for connection in connections if not connection.finished.is_set())
+                log.warning("%d connection(s) still open after the grace period", still)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.runner.close()
+        await self.live.close()
+        await self.cache.close()
+
+    def stats(self) -> dict[str, Any]:
+        """What ``/metrics`` reports: each component's own stats."""
+        connections = list(self.connections)
+        by_protocol: dict[str, int] = {}
+        for connection in connections:
+            name = connection.protocol.name
+            by_protocol[name] = by_protocol.get(name, 0) + 1
+        return {
+            "connections": by_protocol,
+            "coalesced": self.closed_coalesced + sum(c.coalesced for c in connections),
+            "dropped": self.dropped,
+            "redis_errors": self.cache.stats.unavailable,
+            "delivery": self.runner.stats(),
+            "live": self.live.stats(),
+            "admission": self.executor.budget.stats(),
+        }
+
+
+async def build_services(settings: Settings, schema: strawberry.Schema) -> Services:
+    """Every component of a server process, connected and started."""
+    cache = CacheReader(
+        create_redis(settings), process_stale_after_s=settings.process_stale_seconds
+    )
+    live = LiveHub(cache, settings)
+    await live.start()
+    executor = Executor(schema, settings)
+    metrics = Metrics()
+
+    def context(scopes: frozenset[str]) -> RequestContext:
+        return RequestContext(
+            cache=cache, settings=settings, live=live, scopes=scopes, timer=metrics
+        )
+
+    services = Services(
+        settings=settings,
+        cache=cache,
+        live=live,
+        executor=executor,
+        runner=DeliveryRunner(executor, context),
+        keyring=KeyRing(settings),
+        limiter=ConnectionLimiter(settings),
+        metrics=metrics,
+    )
+    metrics.report(services.stats)
+    services.background(asyncio.create_task(watch_lag(metrics.loop_lag.observe), name="loop-lag"))
+    if settings.gc_freeze:
+        # Objects created at start-up never need collecting: keep them out of the GC's
+        # generations so collection pauses stay short under fan-out.
+        gc.collect()
+        gc.freeze()
+    return services

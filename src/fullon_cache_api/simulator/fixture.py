@@ -13,23 +13,26 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-__all__ = ["FIXTURE_NAME", "default_fixture_path", "load_fixture"]
+__all__ = ["FIXTURE_DIR", "FIXTURE_NAME", "default_fixture_path", "load_fixture"]
 
 #: File name of the dump written by fullon_cache 0.5.11.
 FIXTURE_NAME = "fullon-cache-0.5.11-dump.json"
-_FIXTURE_DIR = Path("shared") / "fixtures"
+#: Where the dump lives in the repository.
+FIXTURE_DIR = Path("tests") / "fixtures"
 
 
 def default_fixture_path() -> Path | None:
-    """Find ``shared/fixtures/fullon-cache-0.5.11-dump.json`` next to the repository.
+    """Find the repository's ``tests/fixtures/fullon-cache-0.5.11-dump.json``.
 
-    Looks in every ancestor directory of this module and of the current directory (so
-    ``<repo>/../shared/fixtures/...`` is found from either). Returns None if absent.
+    Looks in every ancestor directory of this module (a source checkout or an editable
+    install) and of the current directory (any directory inside a checkout). Returns
+    None if absent, e.g. when the package was installed from a wheel and runs outside a
+    checkout: the dump is test data and is not part of the package.
     """
     starts = (Path(__file__).resolve().parent, Path.cwd().resolve())
     for start in starts:
         for directory in (start, *start.parents):
-            candidate = directory / _FIXTURE_DIR / FIXTURE_NAME
+            candidate = directory / FIXTURE_DIR / FIXTURE_NAME
             if candidate.is_file():
                 return candidate
     return None

@@ -4,6 +4,11 @@ Every step moves a few tickers (random walk, published like ``set_ticker``), for
 current 1m OHLCV bar, and on slower cadences moves orders through their statuses (with
 fills updating trades, positions and balances, and now and then a cancel), blocks and
 unblocks symbols, and refreshes process heartbeats — except one process, left to go stale.
+
+Orders trade in the seeded account of ex_id 1 and keep it consistent: an order is placed
+only when the balances cover it, its funds are reserved until it fills or is cancelled, and
+every balance keeps ``free``, ``used`` and ``total`` at or above zero with ``total = free +
+used``.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fullon_cache_api.simulator.scenario import TICKERS
+from fullon_cache_api.simulator.scenario import ACCOUNTS, POSITIONS, TICKERS
 from fullon_cache_api.simulator.writer import CacheWriter
 
 log = logging.getLogger("fullon.api.cache.simulator")
@@ -26,6 +32,14 @@ ORDER_EX_ID = 1
 LOCAL_OID = "demo"
 
 
+#: Fee charged on a fill, as a fraction of its cost (in the quote currency).
+FEE_RATE = 0.001
+#: Smallest order volume; an order the account cannot cover at this size is not placed.
+MIN_VOLUME = 0.001
+#: Balances are kept to 8 decimals (as exchanges report them).
+AMOUNT_DECIMALS = 8
+
+
 @dataclass
 class _Order:
     oid: str
@@ -34,6 +48,7 @@ class _Order:
     volume: float
     price: float
     status: str = "open"
+    reserved: float = 0.0  # moved from free to used at placement (quote: buy, base: sell)
 
 
 @dataclass
@@ -51,7 +66,20 @@ class LiveMarket:
         self._ids = itertools.count(int(datetime.now(UTC).timestamp()))
         self._bar: list[float] | None = None
         self._processes: list[str] = []
-        self._positions: dict[str, tuple[float, float]] = {}
+        # The account the orders trade in: the seeded balances and positions of ex_id 1.
+        self._balances: dict[str, list[float]] = {
+            currency: [float(b["free"]), float(b["used"])]
+            for currency, b in ACCOUNTS[ORDER_EX_ID].items()
+        }
+        seeded = POSITIONS[ORDER_EX_ID]
+        # symbol -> (volume, cost)
+        self._positions: dict[str, tuple[float, float]] = {
+            symbol: (volume, cost) for symbol, (cost, volume, *_rest) in seeded.items()
+        }
+        self._position_fees = {symbol: fee for symbol, (_c, _v, fee, *_r) in seeded.items()}
+        self._position_counts = {symbol: int(n) for symbol, (_c, _v, _f, n, *_r) in seeded.items()}
+        now = self.writer.now().timestamp()
+        self._position_times = {symbol: now - age for symbol, (*_r, age) in seeded.items()}
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -113,20 +141,64 @@ class LiveMarket:
             await self.writer.update_ohlcv_bars(BAR_SYMBOL, "1m", [[int(bar[0]), *bar[1:]]])
 
     # -- orders, fills, positions --------------------------------------------------------
+    #
+    # Account ORDER_EX_ID is a ledger that starts from the seeded balances and positions.
+    # An order is placed only when the account covers it, and its funds are reserved
+    # (free -> used) until it is filled or cancelled: a buy reserves its cost plus fee in
+    # the quote currency, a sell its volume of the base currency (never more than the
+    # position holds, less the other open sells). So no amount ever goes below zero, and
+    # total is always free + used.
+
+    def _balance(self, currency: str) -> list[float]:
+        """``[free, used]`` of ``currency`` in the simulated account."""
+        return self._balances.setdefault(currency, [0.0, 0.0])
+
+    def _reserve(self, currency: str, amount: float) -> None:
+        balance = self._balance(currency)
+        balance[0] = round(balance[0] - amount, AMOUNT_DECIMALS)
+        balance[1] = round(balance[1] + amount, AMOUNT_DECIMALS)
+
+    def _release(self, currency: str, amount: float) -> None:
+        self._reserve(currency, -amount)
+
+    def _place(self) -> _Order | None:
+        """A new order the account can pay for (reserved), or None if it covers none."""
+        symbol = self.random.choice(["BTC/USDT", "ETH/USDT"])
+        base, quote = symbol.split("/")
+        price = round(self.prices[("binance", symbol)], 2)
+        wanted = round(self.random.uniform(0.01, 0.2), 4)
+        sides = ["buy", "sell"]
+        self.random.shuffle(sides)
+        for side in sides:
+            if side == "buy":
+                affordable = self._balance(quote)[0] / (price * (1 + FEE_RATE))
+            else:
+                pending = sum(
+                    o.volume for o in self._orders if o.symbol == symbol and o.side == "sell"
+                )
+                held = self._positions.get(symbol, (0.0, 0.0))[0] - pending
+                affordable = min(self._balance(base)[0], held)
+            volume = min(wanted, math.floor(affordable * 10_000) / 10_000)
+            if volume < MIN_VOLUME:
+                continue
+            if side == "buy":
+                reserved = round(volume * price * (1 + FEE_RATE), AMOUNT_DECIMALS)
+                self._reserve(quote, reserved)
+            else:
+                reserved = volume
+                self._reserve(base, reserved)
+            return _Order(str(next(self._ids)), symbol, side, volume, price, reserved=reserved)
+        return None
 
     async def _advance_orders(self) -> None:
         if len(self._orders) < 3:
-            symbol = self.random.choice(["BTC/USDT", "ETH/USDT"])
-            order = _Order(
-                oid=str(next(self._ids)),
-                symbol=symbol,
-                side=self.random.choice(["buy", "sell"]),
-                volume=round(self.random.uniform(0.01, 0.2), 4),
-                price=round(self.prices[("binance", symbol)], 2),
-            )
+            order = self._place()
+            if order is None:
+                return
             self._orders.append(order)
             await self.writer.push_open_order(order.oid, LOCAL_OID)
             await self._save(order)
+            await self._save_account()
             return
         order = self._orders[0]
         if order.status == "open":
@@ -137,7 +209,11 @@ class LiveMarket:
         await self._save(order)
         if order.status in ("filled", "canceled"):
             self._orders.pop(0)
-        if order.status == "filled":
+        if order.status == "canceled":
+            base, quote = order.symbol.split("/")
+            self._release(quote if order.side == "buy" else base, order.reserved)
+            await self._save_account()
+        elif order.status == "filled":
             await self._fill(order)
 
     async def _save(self, order: _Order) -> None:
@@ -161,7 +237,18 @@ class LiveMarket:
         )
 
     async def _fill(self, order: _Order) -> None:
-        signed = order.volume if order.side == "buy" else -order.volume
+        base, quote = order.symbol.split("/")
+        cost = round(order.volume * order.price, AMOUNT_DECIMALS)
+        if order.side == "buy":
+            fee = round(order.reserved - cost, AMOUNT_DECIMALS)  # the reserve paid both
+            self._balance(quote)[1] = round(
+                self._balance(quote)[1] - order.reserved, AMOUNT_DECIMALS
+            )
+            self._balance(base)[0] = round(self._balance(base)[0] + order.volume, AMOUNT_DECIMALS)
+        else:
+            fee = round(cost * FEE_RATE, AMOUNT_DECIMALS)
+            self._balance(base)[1] = round(self._balance(base)[1] - order.volume, AMOUNT_DECIMALS)
+            self._balance(quote)[0] = round(self._balance(quote)[0] + cost - fee, AMOUNT_DECIMALS)
         trade = {
             "trade_id": int(order.oid),
             "ex_trade_id": f"T{order.oid}",
@@ -173,39 +260,54 @@ class LiveMarket:
             "side": order.side,
             "volume": order.volume,
             "price": order.price,
-            "cost": round(order.volume * order.price, 2),
-            "fee": round(order.volume * order.price * 0.001, 4),
+            "cost": round(cost, 2),
+            "fee": round(fee, 4),
             "time": self.writer.now().timestamp(),
         }
         await self.writer.push_trade_list(order.symbol, ORDER_EXCHANGE, trade)
         await self.writer.push_user_trade(1, ORDER_EXCHANGE, trade)
-        volume, cost = self._positions.get(order.symbol, (0.0, 0.0))
-        volume, cost = volume + signed, cost + signed * order.price
-        self._positions[order.symbol] = (volume, cost)
-        now = self.writer.now().timestamp()
+
+        volume, position_cost = self._positions.get(order.symbol, (0.0, 0.0))
+        if order.side == "buy":
+            volume, position_cost = volume + order.volume, position_cost + cost
+        else:  # at the average price: what is left keeps its average
+            average = position_cost / volume if volume else 0.0
+            volume = volume - order.volume
+            position_cost = position_cost - average * order.volume if volume > 1e-9 else 0.0
+        self._positions[order.symbol] = (round(max(volume, 0.0), 8), round(position_cost, 8))
+        self._position_fees[order.symbol] = self._position_fees.get(order.symbol, 0.0) + fee
+        self._position_counts[order.symbol] = self._position_counts.get(order.symbol, 0) + 1
+        self._position_times[order.symbol] = self.writer.now().timestamp()
+        await self._save_positions()
+        await self._save_account()
+
+    def account(self) -> dict[str, dict[str, float]]:
+        """The simulated account as stored: ``free``, ``used`` and ``total`` per currency."""
+        return {
+            currency: {
+                "free": free,
+                "used": used,
+                "total": round(free + used, AMOUNT_DECIMALS),
+            }
+            for currency, (free, used) in sorted(self._balances.items())
+        }
+
+    async def _save_account(self) -> None:
+        await self.writer.upsert_user_account(ORDER_EX_ID, self.account())
+
+    async def _save_positions(self) -> None:
         await self.writer.upsert_positions(
             ORDER_EX_ID,
             {
                 symbol: {
-                    "cost": round(c, 2),
-                    "volume": round(v, 6),
-                    "fee": round(abs(c) * 0.001, 4),
-                    "count": 1,
-                    "price": round(c / v, 2) if v else 0.0,
-                    "timestamp": now,
+                    "cost": round(cost, 2),
+                    "volume": round(volume, 6),
+                    "fee": round(self._position_fees.get(symbol, 0.0), 4),
+                    "count": self._position_counts.get(symbol, 0),
+                    "price": round(cost / volume, 2) if volume else 0.0,
+                    "timestamp": self._position_times[symbol],
                 }
-                for symbol, (v, c) in sorted(self._positions.items())
-            },
-        )
-        usdt = 12500.0 - sum(c for _v, c in self._positions.values())
-        await self.writer.upsert_user_account(
-            ORDER_EX_ID,
-            {
-                "USDT": {"free": round(usdt, 2), "used": 0.0, "total": round(usdt, 2)},
-                **{
-                    symbol.split("/")[0]: {"free": round(v, 6), "used": 0.0, "total": round(v, 6)}
-                    for symbol, (v, _c) in sorted(self._positions.items())
-                },
+                for symbol, (volume, cost) in sorted(self._positions.items())
             },
         )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from fullon_cache_api.simulator.writer import CacheWriter
 
-__all__ = ["TICKERS", "seed_scenario"]
+__all__ = ["ACCOUNTS", "POSITIONS", "TICKERS", "seed_scenario"]
 
 JSONDict = dict[str, Any]
 
@@ -38,7 +38,8 @@ TICKERS: tuple[tuple[str, str, float, float, float, float], ...] = (
     ("hyperliquid", "HYPE/USDC:USDC", 34.712, 9921443.0, 0.001, 2.5),
 )
 
-_ACCOUNTS: dict[int, JSONDict] = {
+# ex_id -> currency -> balance (total = free + used, every amount >= 0)
+ACCOUNTS: dict[int, JSONDict] = {
     1: {
         "USDT": {"free": 10250.25, "used": 2250.25, "total": 12500.5},
         "BTC": {"free": 0.5, "used": 0.25, "total": 0.75},
@@ -53,7 +54,7 @@ _ACCOUNTS: dict[int, JSONDict] = {
 }
 
 # ex_id -> symbol -> (cost, volume, fee, count, price, age in seconds)
-_POSITIONS: dict[int, dict[str, tuple[float, float, float, float, float, float]]] = {
+POSITIONS: dict[int, dict[str, tuple[float, float, float, float, float, float]]] = {
     1: {
         "BTC/USDT": (52617.28, 0.5, 52.61, 3.0, 105234.56, 300.0),
         "ETH/USDT": (10405.52, 4.0, 10.4, 2.0, 2601.38, 240.0),
@@ -147,9 +148,9 @@ async def _seed_market(writer: CacheWriter, base: datetime) -> None:
 
 async def _seed_accounts(writer: CacheWriter, base: datetime) -> None:
     now = base.timestamp()
-    for ex_id, account in _ACCOUNTS.items():
+    for ex_id, account in ACCOUNTS.items():
         await writer.upsert_user_account(ex_id, account)
-    for ex_id, positions in _POSITIONS.items():
+    for ex_id, positions in POSITIONS.items():
         await writer.upsert_positions(
             ex_id,
             {

@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -40,7 +42,12 @@ class _Entry:
 
 class RedisFeed:
     def __init__(
-        self, redis: Redis, *, max_backoff_s: float = 5.0, idle_ping_s: float = 15.0
+        self,
+        redis: Redis,
+        *,
+        max_backoff_s: float = 5.0,
+        idle_ping_s: float = 5.0,
+        ping_timeout_s: float = 5.0,
     ) -> None:
         self.redis = redis
         self._entries: dict[str, _Entry] = {}
@@ -49,8 +56,12 @@ class RedisFeed:
         self._connected = asyncio.Event()
         self._max_backoff = max_backoff_s
         self._idle_ping = idle_ping_s
+        self._ping_timeout = ping_timeout_s
         self.messages_received = 0
         self.reconnects = 0
+        self.last_message_at: float | None = None  # epoch seconds
+        #: Called with True when the connection is (re)established, False when it is lost.
+        self.on_connection: list[Callable[[bool], None]] = []
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -74,6 +85,26 @@ class RedisFeed:
         if not entry.listeners:
             del self._entries[name]
             await self._upstream(name, entry.pattern, subscribe=False)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "channels": sum(1 for entry in self._entries.values() if not entry.pattern),
+            "patterns": sum(1 for entry in self._entries.values() if entry.pattern),
+            "messages": self.messages_received,
+            "reconnects": self.reconnects,
+            "connected": self.connected,
+        }
+
+    def _notify(self, connected: bool) -> None:
+        for callback in list(self.on_connection):
+            try:
+                callback(connected)
+            except Exception:
+                log.exception("pub/sub connection callback failed")
 
     @property
     def channels(self) -> list[str]:
@@ -118,7 +149,9 @@ class RedisFeed:
         await self._drop()
 
     async def _drop(self) -> None:
-        self._connected.clear()
+        if self._connected.is_set():
+            self._connected.clear()
+            self._notify(False)
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(Exception):
@@ -126,7 +159,15 @@ class RedisFeed:
 
     async def _connect(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.ping()  # opens the connection; raises if Redis is down
+        # Opens the connection and waits for PONG: raises if Redis is down, and times out
+        # if it accepts connections but answers nothing (a paused server).
+        try:
+            await asyncio.wait_for(pubsub.ping(), self._ping_timeout)
+            await asyncio.wait_for(self._pong(pubsub), self._ping_timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
         # From here on new names subscribe directly; the ones known now are sent below
         # (a name sent twice is harmless).
         self._pubsub = pubsub
@@ -153,30 +194,54 @@ class RedisFeed:
                     self.reconnects += 1
                     log.info("pub/sub feed reconnected; listeners re-snapshot")
                     self._reset_all()
+                self._notify(True)
                 connected_before = True
                 backoff = 0.05
                 await self._read()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("pub/sub feed lost: %s; retrying in %.2fs", exc, backoff)
+                reason = str(exc) or type(exc).__name__
+                log.warning("pub/sub feed lost: %s; retrying in %.2fs", reason, backoff)
                 connected_before = True  # whatever was missed, listeners re-snapshot
                 await self._drop()
                 await asyncio.sleep(backoff * (1 + random.random() * 0.2))
                 backoff = min(backoff * 2, self._max_backoff)
 
+    @staticmethod
+    async def _pong(pubsub: PubSub) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is not None and message["type"] in ("pong", b"pong"):
+                return
+
     async def _read(self) -> None:
+        """Deliver messages. After ``idle_ping_s`` of silence it pings; the pub/sub
+        connection has no socket timeout, so a PONG that does not come within
+        ``ping_timeout_s`` (a dead or frozen server) is what ends the connection."""
         pubsub = self._pubsub
         assert pubsub is not None
+        loop = asyncio.get_running_loop()
+        pinged_at: float | None = None
         while True:
-            message = await pubsub.get_message(timeout=self._idle_ping)
+            if pinged_at is None:
+                wait = self._idle_ping
+            else:
+                wait = max(0.0, pinged_at + self._ping_timeout - loop.time())
+            message = await pubsub.get_message(timeout=wait)
             if message is None:
-                await pubsub.ping()  # detects a dead connection while idle
+                if pinged_at is None:
+                    await pubsub.ping()
+                    pinged_at = loop.time()
+                elif loop.time() - pinged_at >= self._ping_timeout:
+                    raise ConnectionError("Redis did not answer the feed's ping")
                 continue
+            pinged_at = None  # anything that arrives shows the connection is alive
             kind = message["type"]
             if kind not in (b"message", b"pmessage", "message", "pmessage"):
                 continue
             self.messages_received += 1
+            self.last_message_at = time.time()
             channel = _text(message["channel"])
             key = _text(message["pattern"]) if kind in (b"pmessage", "pmessage") else channel
             entry = self._entries.get(key)

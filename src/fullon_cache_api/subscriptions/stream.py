@@ -1,9 +1,13 @@
-"""``TopicStream``: what a Subscription field returns — an async iterator over one topic.
+"""``TopicStream``: what a Subscription field returns — an async iterator over one topic's
+events, as one consumer (a delivery group) sees them.
 
 It keeps its own view of the state as of the last event it yielded, so a subscriber that
-joins a shared fan-out group later gets a snapshot consistent with what the group has
-delivered so far. Optional: an item filter and a minimum interval between events (latest
-values are coalesced meanwhile).
+joins a shared group later gets a snapshot consistent with what the group has delivered so
+far, and it can replay the events a resuming subscriber missed. When its consumer falls
+behind, queued events are coalesced by the stream's kind (:class:`StreamKind`): a VALUE
+stream keeps only the newest value, a KEYED stream merges its changes by key (a REMOVE
+wins), a PUSH stream keeps each message (up to a bound). Optional: an item filter and a
+minimum interval between events.
 """
 
 from __future__ import annotations
@@ -14,13 +18,18 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind
-from fullon_cache_api.subscriptions.topics import Topic, TopicSpec
+from fullon_cache_api.cache import Problem
+from fullon_cache_api.errors import ApiError
+from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, ChangeSet, StreamKind
+from fullon_cache_api.subscriptions.topics import UNKNOWN, Topic, TopicEvent, TopicSpec
 
 if TYPE_CHECKING:
     from fullon_cache_api.subscriptions.hub import LiveHub
 
-NO_SNAPSHOT = object()
+#: PUSH messages a stream holds for a consumer that is behind; the oldest go first.
+PUSH_BACKLOG = 1024
+
+_NOTHING: Any = object()  # an event that changes nothing this stream shows
 
 
 class TopicStream:
@@ -34,13 +43,21 @@ class TopicStream:
     ) -> None:
         self.hub = hub
         self.spec = spec
+        self.kind = spec.kind
         self.item_filter = item_filter
         self.min_interval = (min_interval_ms or 0) / 1000.0
         self.emit_snapshot = True
         self.topic: Topic | None = None
-        self._queue: deque[Any] = deque()
-        self._latest_only = not spec.keyed and not spec.stateless
-        self.superseded = 0
+        self.seq = 0  # the topic event the view reflects
+        self.observed_at = 0.0
+        self.problems: tuple[Problem, ...] = ()
+        self.error: ApiError | None = None
+        self.unknown = False
+        self.superseded = 0  # events folded into newer ones before they were taken
+        self.dropped = 0  # PUSH messages dropped from a full backlog
+        maxlen = PUSH_BACKLOG if self.kind is StreamKind.PUSH else None
+        self._queue: deque[TopicEvent] = deque(maxlen=maxlen)
+        self._merged: deque[TopicEvent] = deque()  # merged events not yielded yet
         self._wake = asyncio.Event()
         self._view: dict[Hashable, Any] = {}
         self._value: Any = None
@@ -69,104 +86,166 @@ class TopicStream:
             topic, self.topic = self.topic, None
             await self.hub.detach(topic, self)
 
+    @property
+    def epoch(self) -> str:
+        return self.topic.epoch if self.topic is not None else ""
+
     # -- state -------------------------------------------------------------------------
 
-    def deliver(self, event: Any) -> None:
+    def deliver(self, event: TopicEvent) -> None:
         """Called by the topic for every event, in order.
 
-        For a latest-value stream a newer value replaces one not yet taken: when the
-        consumer (a fan-out group) is behind, it executes and sends only the newest tick,
-        so its work follows what is delivered, not what is published."""
-        if self._latest_only and self._queue:
-            self._queue[-1] = event
+        A latest-value stream keeps only the newest untaken event: a consumer that is
+        behind executes and sends only the newest value, so its work follows what is
+        delivered, not what is published. Keyed events are merged when taken."""
+        queue = self._queue
+        if self.kind is StreamKind.VALUE and queue:
+            queue[-1] = event
             self.superseded += 1
         else:
-            self._queue.append(event)
+            if queue.maxlen is not None and len(queue) == queue.maxlen:
+                self.dropped += 1
+            queue.append(event)
         self._wake.set()
 
-    def snapshot_event(self) -> Any:
-        """The state as of the last event yielded (``NO_SNAPSHOT`` for pure push streams)."""
-        if self.spec.stateless:
-            return NO_SNAPSHOT
-        if self.spec.keyed:
-            return ChangeEvent(ChangeKind.SNAPSHOT, list(self._view.values()))
-        return self._value
-
-    def _adopt(self, event: Any) -> Any:
-        """Apply an event to the view; return what to yield (None: nothing for us)."""
-        spec = self.spec
-        if spec.stateless:
-            return event
-        if not spec.keyed:
-            self._value = event
-            return event
-        assert spec.item_key is not None and isinstance(event, ChangeEvent)
-        items = event.items
-        if self.item_filter is not None:
-            items = [item for item in items if self.item_filter(item)]
-        if event.kind is ChangeKind.SNAPSHOT:
-            self._view = {spec.item_key(item): item for item in items}
-            return ChangeEvent(ChangeKind.SNAPSHOT, items)
-        if not items:
+    def snapshot_event(self) -> TopicEvent | None:
+        """The state as of the last event yielded (``None`` for PUSH streams, which have
+        no state)."""
+        if self.kind is StreamKind.PUSH:
             return None
-        if event.kind is ChangeKind.REMOVE:
-            for item in items:
-                self._view.pop(spec.item_key(item), None)
+        change: Any
+        if self.unknown:
+            change = UNKNOWN
+        elif self.kind is StreamKind.KEYED:
+            change = ChangeEvent(ChangeKind.SNAPSHOT, list(self._view.values()))
         else:
-            for item in items:
-                self._view[spec.item_key(item)] = item
-        return ChangeEvent(event.kind, items)
+            change = self._value
+        return TopicEvent(self.seq, self.observed_at, change, self.problems, self.error)
+
+    def events_since(self, seq: int) -> list[TopicEvent] | None:
+        """The events after topic event ``seq`` up to this stream's view, as this stream
+        shows them (filtered), or ``None`` when they are no longer all buffered."""
+        if self.topic is None or self.kind is StreamKind.VALUE:
+            return None
+        if seq >= self.seq:
+            return []
+        events = self.topic.events_since(seq)
+        if events is None:
+            return None
+        shown = []
+        for event in events:
+            if event.seq > self.seq:
+                break
+            filtered = self._filtered(event)
+            if filtered is not _NOTHING:
+                shown.append(filtered)
+        return shown
+
+    def _filtered(self, event: TopicEvent) -> Any:
+        if self.item_filter is None or not isinstance(event.change, ChangeEvent):
+            return event
+        items = [item for item in event.change.items if self.item_filter(item)]
+        if not items and event.change.kind is not ChangeKind.SNAPSHOT and not event.problems:
+            return _NOTHING
+        return _with_change(event, ChangeEvent(event.change.kind, items))
+
+    def _adopt(self, event: TopicEvent) -> Any:
+        """Apply an event to the view; return what to yield (``_NOTHING``: nothing for us)."""
+        self.seq = event.seq
+        self.observed_at = event.observed_at
+        self.problems = event.problems
+        self.error = event.error
+        self.unknown = not event.known
+        if self.kind is StreamKind.PUSH or not event.known:
+            return event
+        if self.kind is StreamKind.VALUE:
+            self._value = event.change
+            return event
+        filtered = self._filtered(event)
+        if filtered is _NOTHING:
+            return _NOTHING
+        change: ChangeEvent[Any] = filtered.change
+        item_key = self.spec.item_key
+        assert item_key is not None
+        if change.kind is ChangeKind.SNAPSHOT:
+            self._view = {item_key(item): item for item in change.items}
+        elif change.kind is ChangeKind.REMOVE:
+            for item in change.items:
+                self._view.pop(item_key(item), None)
+        else:
+            for item in change.items:
+                self._view[item_key(item)] = item
+        return filtered
 
     # -- iteration ---------------------------------------------------------------------
 
     def __aiter__(self) -> TopicStream:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> TopicEvent:
         await self.ready()
         if self.emit_snapshot and not self._snapshot_sent:
             self._snapshot_sent = True
             snapshot = self.snapshot_event()
-            if snapshot is not NO_SNAPSHOT:
+            if snapshot is not None:
                 self._mark_sent()
                 return snapshot
         while True:
             if self._closed:
                 raise StopAsyncIteration
-            if not self._queue:
+            if not self._queue and not self._merged:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             if self.min_interval and time.monotonic() < self._next_at:
                 await asyncio.sleep(self._next_at - time.monotonic())
-                out = self._coalesce()
-            else:
-                out = self._adopt(self._queue.popleft())
-            if out is not None:
+            out = self._take()
+            if out is not _NOTHING:
                 self._mark_sent()
-                return out
+                return out  # type: ignore[no-any-return]
 
     def _mark_sent(self) -> None:
         if self.min_interval:
             self._next_at = time.monotonic() + self.min_interval
 
-    def _coalesce(self) -> Any:
-        """Everything queued during the throttle window, as one event."""
-        events = list(self._queue)
-        self._queue.clear()
-        if not self.spec.keyed:
-            return self._adopt(events[-1]) if events else None
-        before = dict(self._view)
+    def _take(self) -> Any:
+        """The next event to yield: one queued event, or, for a keyed stream that is
+        behind, everything queued merged by key (at most a REMOVE and an UPSERT, or one
+        SNAPSHOT; the latest state wins over older news)."""
+        if self._merged:
+            return self._merged.popleft()
+        queue = self._queue
+        if self.kind is not StreamKind.KEYED or len(queue) == 1:
+            return self._adopt(queue.popleft())
+        events = list(queue)
+        queue.clear()
+        problems = self.problems
+        assert self.spec.item_key is not None
+        changes: ChangeSet[Any] = ChangeSet(self.spec.item_key)
+        last: TopicEvent | None = None
         for event in events:
-            self._adopt(event)
-        after = self._view
-        removed = [item for key, item in before.items() if key not in after]
-        changed = [item for key, item in after.items() if before.get(key) is not item]
-        if removed and changed:
-            # Both kinds happened: the whole state says it in one event.
-            return ChangeEvent(ChangeKind.SNAPSHOT, list(after.values()))
-        if removed:
-            return ChangeEvent(ChangeKind.REMOVE, removed)
-        if changed:
-            return ChangeEvent(ChangeKind.UPSERT, changed)
-        return None
+            adopted = self._adopt(event)
+            if adopted is _NOTHING:
+                continue
+            if not adopted.known:  # the state is unknown: older news no longer matters
+                changes, last = ChangeSet(self.spec.item_key), adopted
+                continue
+            changes.add(adopted.change)
+            last = adopted
+        if last is None:
+            return _NOTHING
+        if not last.known:
+            merged = [last]
+        else:
+            merged = [_with_change(last, change) for change in changes.events()]
+            if not merged and last.problems != problems:
+                merged = [_with_change(last, ChangeEvent(ChangeKind.UPSERT, []))]
+        self.superseded += len(events) - len(merged)
+        if not merged:
+            return _NOTHING
+        self._merged.extend(merged[1:])
+        return merged[0]
+
+
+def _with_change(event: TopicEvent, change: Any) -> TopicEvent:
+    return TopicEvent(event.seq, event.observed_at, change, event.problems, event.error)

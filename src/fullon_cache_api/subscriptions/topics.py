@@ -2,22 +2,33 @@
 
 A topic keeps the current state, learns about changes from the best source available —
 pub/sub payloads, keyspace notifications (then re-reads), or polling with change detection —
-and hands every stream attached to it the same events. It runs only while streams listen.
+and hands every stream attached to it the same :class:`TopicEvent`\\ s, numbered in order.
+It runs only while streams listen (and a short linger after the last one leaves, so a
+client that reconnects can resume where it was).
+
+A topic never goes quiet about trouble: items it could not decode travel with the events as
+``problems``, and when it cannot refresh at all (Redis unreachable, a value it cannot read)
+it publishes one event whose ``error`` says so, then a SNAPSHOT once it has read again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fullon_cache_api.cache import CacheReader
+from fullon_cache_api.cache import CacheReader, Listing, Problem
+from fullon_cache_api.cache.results import Appended, ValueRead
 from fullon_cache_api.cache.watch import keyspace_channel
-from fullon_cache_api.errors import ApiError, CorruptData
-from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind
+from fullon_cache_api.errors import ApiError, CacheUnavailable, CorruptData, InternalError
+from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, StreamKind
 from fullon_cache_api.subscriptions.feed import Listener, RedisFeed
 
 if TYPE_CHECKING:
@@ -29,11 +40,23 @@ Loader = Callable[[CacheReader], Awaitable[Any]]
 MessageDecoder = Callable[[str, bytes], Any]
 
 
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+"""The ``change`` of an event whose state could not be read (see ``error``)."""
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """What a topic reads and how it learns about changes.
 
-    * ``load`` reads the whole state: a value, or for keyed topics a list of records.
+    * ``kind``: how its events relate (:class:`StreamKind`); every layer reads its policy
+      from it.
+    * ``load`` reads the whole state: a value, or for keyed topics a ``Listing`` (or list)
+      of records.
     * ``item_key`` (keyed topics) names an item; items are compared by equality.
     * ``channel``/``pattern`` with ``decode``: pub/sub pushes the new value (no re-read).
     * ``watch``: keys or key patterns whose keyspace events mean "re-read".
@@ -41,9 +64,17 @@ class TopicSpec:
     * ``refresh_s``: re-read on a timer as well (state that changes with time alone).
     * ``absent``: the state when the stored data is corrupt (keyed topics: no items). Without
       it, a corrupt read is retried like an unavailable cache.
+    * ``live_status``: the state includes the live layer's status (the ``health`` stream):
+      re-read whenever it changes.
+    * ``window`` with ``load_appended``: a keyed topic over a list that only grows at the
+      tail (trades): the first read takes the newest ``window`` items, later reads only what
+      was appended since (``load_appended(cache, cursor) -> (Appended, cursor)``), and the
+      view keeps the newest ``window`` items. A list that shrank or was replaced is read
+      whole again (bounded to the window) and published as a SNAPSHOT.
     """
 
     key: Hashable
+    kind: StreamKind
     domain: str
     load: Loader | None = None
     item_key: Callable[[Any], Hashable] | None = None
@@ -53,14 +84,30 @@ class TopicSpec:
     watch: tuple[str, ...] = ()
     refresh_s: float | None = None
     absent: Callable[[], Any] | None = None
+    live_status: bool = False  # re-read whenever the live layer's own status changes
+    window: int | None = None
+    load_appended: Callable[[CacheReader, Any], Awaitable[tuple[Appended[Any], Any]]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEvent:
+    """One event of a topic.
+
+    ``seq`` numbers a topic's events from 1 (``epoch`` names the topic's lifetime, so a
+    cursor ``epoch.seq`` is never reused); ``observed_at`` is when the server saw the change
+    (epoch seconds). ``change`` is the new value (VALUE), a :class:`ChangeEvent` (KEYED), a
+    message (PUSH), or :data:`UNKNOWN` when ``error`` says the state could not be read.
+    ``problems`` are the stored items left out of the state as it is now."""
+
+    seq: int
+    observed_at: float
+    change: Any
+    problems: tuple[Problem, ...] = ()
+    error: ApiError | None = None
 
     @property
-    def keyed(self) -> bool:
-        return self.item_key is not None
-
-    @property
-    def stateless(self) -> bool:
-        return self.load is None
+    def known(self) -> bool:
+        return self.change is not UNKNOWN
 
 
 @dataclass
@@ -68,6 +115,28 @@ class TopicStats:
     loads: int = 0
     events: int = 0
     errors: int = 0
+
+
+_epochs = itertools.count(1)
+_PROCESS = os.urandom(3).hex()
+
+
+def new_epoch() -> str:
+    """A name for a topic's lifetime, unique within this process and across restarts."""
+    return f"{_PROCESS}{next(_epochs):x}"
+
+
+@dataclass
+class TopicOptions:
+    """Topic settings the hub passes on (from ``Settings``)."""
+
+    poll_interval_s: float = 0.5
+    keyspace_db: int = 0
+    safety_poll_s: float | None = 30.0  # keyspace mode: re-read this often anyway
+    replay_events: int = 256
+    on_missed_notification: Callable[[Topic], None] | None = None
+    on_status: Callable[[], None] | None = None  # failing / recovered
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
 
 class Topic:
@@ -78,28 +147,38 @@ class Topic:
         cache: CacheReader,
         feed: RedisFeed,
         mode: str,
-        poll_interval_s: float,
-        keyspace_db: int,
+        options: TopicOptions,
     ) -> None:
         self.spec = spec
         self.cache = cache
         self.feed = feed
         self.mode = mode  # "keyspace" or "poll"
-        self.poll_interval_s = poll_interval_s
-        self.keyspace_db = keyspace_db
+        self.options = options
+        self.epoch = new_epoch()
+        self.seq = 0
         self.streams: set[TopicStream] = set()
         self.ready = asyncio.Event()
         self.value: Any = None
         self.items: dict[Hashable, Any] = {}
+        self.problems: tuple[Problem, ...] = ()
+        self.error: ApiError | None = None  # what is wrong with the current state
+        self.unknown = False  # the state cannot be read (``error`` says why)
+        self.replay: deque[TopicEvent] = deque(maxlen=options.replay_events or 1)
         self.stats = TopicStats()
+        self.linger: asyncio.TimerHandle | None = None
+        self.last_notified = 0.0  # monotonic time of the last keyspace notification
         self._tasks: list[asyncio.Task[None]] = []
+        self._mode_tasks: list[asyncio.Task[None]] = []
         self._push = Listener(self._on_push, self._on_reset)
         self._changed = Listener(self._on_changed, self._on_reset)
         self._subscriptions: list[tuple[str, bool, Listener]] = []
+        self._keyspace: list[tuple[str, bool, Listener]] = []
         self._dirty = asyncio.Event()
-        self._failed = False
+        self._safety_check = False
+        self._resnapshot = False  # the next read is published as a SNAPSHOT
         self._stopped = False
         self._early: list[Any] = []
+        self._list_cursor: Any = None  # where an append-only list was last read
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -109,22 +188,17 @@ class Topic:
             self._subscriptions.append((spec.channel, False, self._push))
         if spec.pattern:
             self._subscriptions.append((spec.pattern, True, self._push))
-        if spec.watch and self.mode == "keyspace":
-            for key in spec.watch:
-                channel = keyspace_channel(self.keyspace_db, key)
-                self._subscriptions.append((channel, "*" in key, self._changed))
         for name, is_pattern, listener in self._subscriptions:
             await self.feed.subscribe(name, listener, pattern=is_pattern)
-        if spec.stateless:
+        if spec.kind is StreamKind.PUSH:
             self.ready.set()
             return
+        await self._enter_mode()
         # Subscribe first, then snapshot: pub/sub has no replay.
         self._tasks.append(asyncio.create_task(self._reloader(), name=f"topic-{spec.key}"))
         self._dirty.set()
-        if spec.watch and self.mode == "poll":
-            self._tasks.append(asyncio.create_task(self._poller(self.poll_interval_s)))
         if spec.refresh_s:
-            self._tasks.append(asyncio.create_task(self._poller(spec.refresh_s)))
+            self._tasks.append(asyncio.create_task(self._timer(spec.refresh_s, safety=False)))
 
     async def stop(self) -> None:
         # The flag, not only the cancellation, ends the loops: on Python 3.11 a task
@@ -133,6 +207,10 @@ class Topic:
         # raising), and the reloader would wait for the next change forever.
         self._stopped = True
         self._dirty.set()
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
+        await self._leave_mode()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -143,28 +221,99 @@ class Topic:
             await self.feed.unsubscribe(name, listener)
         self._subscriptions.clear()
 
+    async def set_mode(self, mode: str) -> None:
+        """Switch between keyspace notifications and polling; re-read, since changes may
+        have been missed."""
+        if mode == self.mode or self._stopped:
+            return
+        await self._leave_mode()
+        self.mode = mode
+        if not self._stopped:
+            await self._enter_mode()
+            self._dirty.set()
+
+    async def _enter_mode(self) -> None:
+        spec = self.spec
+        if not spec.watch:
+            return
+        if self.mode == "keyspace":
+            for key in spec.watch:
+                channel = keyspace_channel(self.options.keyspace_db, key)
+                self._keyspace.append((channel, "*" in key, self._changed))
+            for name, is_pattern, listener in self._keyspace:
+                await self.feed.subscribe(name, listener, pattern=is_pattern)
+            if self.options.safety_poll_s:
+                self._mode_tasks.append(
+                    asyncio.create_task(self._timer(self.options.safety_poll_s, safety=True))
+                )
+        else:
+            self._mode_tasks.append(
+                asyncio.create_task(self._timer(self.options.poll_interval_s, safety=False))
+            )
+
+    async def _leave_mode(self) -> None:
+        for task in self._mode_tasks:
+            task.cancel()
+        for task in self._mode_tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._mode_tasks.clear()
+        keyspace, self._keyspace = self._keyspace, []
+        for name, _pattern, listener in keyspace:
+            await self.feed.unsubscribe(name, listener)
+
     @property
     def task_count(self) -> int:
-        return sum(1 for task in self._tasks if not task.done())
+        return sum(1 for task in (*self._tasks, *self._mode_tasks) if not task.done())
+
+    @property
+    def failing(self) -> bool:
+        return self.unknown
 
     # -- state -------------------------------------------------------------------------
 
-    def snapshot(self) -> Any:
-        """The current state as an event: a value, or a keyed SNAPSHOT."""
-        if self.spec.keyed:
-            return ChangeEvent(ChangeKind.SNAPSHOT, list(self.items.values()))
-        return self.value
+    def snapshot(self) -> TopicEvent:
+        """The current state as an event: a value, or a keyed SNAPSHOT (``UNKNOWN`` with
+        the error while the state cannot be read)."""
+        change: Any
+        if self.failing:
+            change = UNKNOWN
+        elif self.spec.kind is StreamKind.KEYED:
+            change = ChangeEvent(ChangeKind.SNAPSHOT, list(self.items.values()))
+        else:
+            change = self.value
+        return TopicEvent(self.seq, self._observed_at(), change, self.problems, self.error)
 
-    def _publish(self, event: Any) -> None:
+    def events_since(self, seq: int) -> list[TopicEvent] | None:
+        """The events after ``seq``, or ``None`` when they are no longer all buffered."""
+        if seq > self.seq:
+            return None
+        if seq == self.seq:
+            return []
+        buffered = list(self.replay)
+        if not buffered or buffered[0].seq > seq + 1:
+            return None
+        return [event for event in buffered if event.seq > seq]
+
+    def _observed_at(self) -> float:
+        return self.replay[-1].observed_at if self.replay else time.time()
+
+    def _publish(self, change: Any) -> None:
+        self.seq += 1
+        event = TopicEvent(self.seq, time.time(), change, self.problems, self.error)
         self.stats.events += 1
+        if self.spec.kind is not StreamKind.VALUE:
+            self.replay.append(event)
         for stream in list(self.streams):
             stream.deliver(event)
 
-    def _replace(self, state: Any, *, as_snapshot: bool) -> None:
+    def _replace(self, state: Any, problems: tuple[Problem, ...], *, as_snapshot: bool) -> None:
         """Adopt a freshly read state and publish what changed (or all of it)."""
         first = not self.ready.is_set()
+        problems_changed = problems != self.problems
+        self.problems = problems
         spec = self.spec
-        if spec.keyed:
+        if spec.kind is StreamKind.KEYED:
             assert spec.item_key is not None
             new = {spec.item_key(item): item for item in state}
             old = self.items
@@ -174,7 +323,7 @@ class Topic:
                 self.ready.set()
                 return
             if as_snapshot:
-                self._publish(self.snapshot())
+                self._publish(ChangeEvent(ChangeKind.SNAPSHOT, list(self.items.values())))
                 return
             removed = [item for key, item in old.items() if key not in new]
             changed = [item for key, item in new.items() if old.get(key) != item]
@@ -182,21 +331,36 @@ class Topic:
                 self._publish(ChangeEvent(ChangeKind.REMOVE, removed))
             if changed:
                 self._publish(ChangeEvent(ChangeKind.UPSERT, changed))
+            if problems_changed and not removed and not changed:
+                self._publish(ChangeEvent(ChangeKind.UPSERT, []))  # carries the problems
             return
         old_value, self.value = self.value, state
         self._merge_early()
-        state = self.value
         if first:
             self.ready.set()
-        elif as_snapshot or old_value != state:
-            self._publish(state)
+        elif as_snapshot or old_value != self.value or problems_changed:
+            self._publish(self.value)
+
+    def _adopt_appended(self, appended: Appended[Any]) -> None:
+        """Adopt the items appended to an append-only list (``TopicSpec.load_appended``)."""
+        spec = self.spec
+        assert spec.item_key is not None and spec.window is not None
+        items = appended.items
+        for item in items:
+            self.items[spec.item_key(item)] = item
+        while len(self.items) > spec.window:  # the oldest leave the window quietly
+            del self.items[next(iter(self.items))]
+        problems = tuple(appended.problems)
+        if items or problems != self.problems:
+            self.problems = problems
+            self._publish(ChangeEvent(ChangeKind.UPSERT, items))
 
     def _merge_early(self) -> None:
         """Apply the pushes held back while loading: the load may or may not include them
         (re-applying a value already loaded changes nothing)."""
         early, self._early = self._early, []
         for record in early:
-            if self.spec.keyed:
+            if self.spec.kind is StreamKind.KEYED:
                 assert self.spec.item_key is not None
                 self.items[self.spec.item_key(record)] = record
             else:
@@ -213,9 +377,9 @@ class Topic:
             self.stats.errors += 1
             log.warning("undecodable message on %s skipped: %s", channel, exc)
             return
-        if self.spec.stateless:
+        if self.spec.kind is StreamKind.PUSH:
             self._publish(decoded)
-        elif self.ready.is_set() and not self._failed:
+        elif self.ready.is_set() and not self._resnapshot and self.error is None:
             self._apply_push(decoded)
         else:
             # Before the first load, or while a re-snapshot is due (reconnect, failed
@@ -224,11 +388,12 @@ class Topic:
 
     def _on_changed(self, _channel: str, _event: bytes) -> None:
         """A keyspace event: the key changed, re-read it (bursts collapse into one read)."""
+        self.last_notified = time.monotonic()
         self._dirty.set()
 
     def _apply_push(self, record: Any) -> None:
         spec = self.spec
-        if spec.keyed:
+        if spec.kind is StreamKind.KEYED:
             assert spec.item_key is not None
             key = spec.item_key(record)
             if self.items.get(key) != record:
@@ -240,57 +405,142 @@ class Topic:
 
     def _on_reset(self) -> None:
         """The feed reconnected: whatever happened meanwhile is unknown; re-snapshot."""
-        if not self.spec.stateless:
-            self._failed = True
-            self._dirty.set()
-
-    async def _poller(self, interval: float) -> None:
-        while not self._stopped:
-            await asyncio.sleep(interval)
-            self._dirty.set()
-
-    def _retry_later(self, exc: ApiError) -> None:
-        self.stats.errors += 1
-        self._failed = True
+        if self.spec.kind is StreamKind.PUSH:
+            if self.unknown:  # messages flow again; what was published meanwhile is lost
+                self._read_again(None)
+            return
+        self._resnapshot = True
         self._dirty.set()
-        log.warning("topic %s could not read the cache: %s", self.spec.key, exc.message)
+
+    def feed_lost(self) -> None:
+        """The pub/sub feed is down: no change can be noticed until it is back (for pub/sub
+        and keyspace topics alike), so the streams are told now instead of going quiet."""
+        spec = self.spec
+        uses_feed = spec.channel or spec.pattern or (self.mode == "keyspace" and spec.watch)
+        if self.ready.is_set() and uses_feed:
+            self._fail(CacheUnavailable("the live feed from the cache (Redis) is down"))
+
+    def touch(self) -> None:
+        """Re-read now (something this topic's state depends on changed)."""
+        self._dirty.set()
+
+    async def _timer(self, interval: float, *, safety: bool) -> None:
+        while not self._stopped:
+            await self.options.sleep(interval)
+            if safety:
+                self._safety_check = True
+            self._dirty.set()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _fail(self, error: ApiError) -> None:
+        """The state cannot be read: tell the streams once, then keep retrying."""
+        self.stats.errors += 1
+        self._resnapshot = True
+        if not self.unknown or type(self.error) is not type(error):
+            self.unknown = True
+            self.error = error
+            if self.ready.is_set():
+                self._publish(UNKNOWN)
+            if self.options.on_status is not None:
+                self.options.on_status()
+
+    def _read_again(self, error: ApiError | None) -> None:
+        """A read succeeded; ``error`` is what is still wrong with the state it read."""
+        if self.unknown:
+            log.info("topic %s reads the cache again", self.spec.key)
+            self.unknown = False
+            if self.options.on_status is not None:
+                self.options.on_status()
+        self.error = error
+
+    async def _read(self) -> tuple[Any, tuple[Problem, ...], bool]:
+        """``(state, problems, appended)`` of one read: the whole state, or for an
+        append-only list the items appended since the last read (``appended``)."""
+        spec = self.spec
+        if spec.load_appended is not None:
+            if self._resnapshot or not self.ready.is_set():
+                self._list_cursor = None
+            result, self._list_cursor = await spec.load_appended(self.cache, self._list_cursor)
+            if result.more:
+                self._dirty.set()  # more was appended than one read takes
+            return result, tuple(result.problems), not result.snapshot
+        assert spec.load is not None
+        state = await spec.load(self.cache)
+        if isinstance(state, Listing):
+            return state.items, tuple(state.problems), False
+        if isinstance(state, ValueRead):
+            return state.value, tuple(state.problems), False
+        return state, (), False
 
     async def _reloader(self) -> None:
         """Re-reads the state whenever it is marked dirty; bursts collapse into one read."""
-        assert self.spec.load is not None
         backoff = 0.05
         while True:
             await self._dirty.wait()
             if self._stopped:
                 return
             self._dirty.clear()
+            safety, self._safety_check = self._safety_check, False
+            resnapshot = self._resnapshot
+            read_at = time.monotonic()
+            corrupt: ApiError | None = None
             try:
-                state = await self.spec.load(self.cache)
+                state, problems, appended = await self._read()
             except CorruptData as exc:
-                if not self.spec.keyed and self.spec.absent is None:
-                    self._retry_later(exc)
-                    await asyncio.sleep(backoff)
+                if self.spec.kind is StreamKind.VALUE and self.spec.absent is None:
+                    self._fail(exc)
+                    await self.options.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
+                    self._dirty.set()
                     continue
                 # Retrying cannot fix stored data: like a corrupt list item, a corrupt value
-                # (or a key of the wrong Redis type) reads as absent until it is rewritten.
+                # (or a key of the wrong Redis type) reads as absent until it is rewritten,
+                # and the error says so.
                 self.stats.errors += 1
                 log.warning("topic %s: corrupt data read as absent: %s", self.spec.key, exc.message)
                 state = self.spec.absent() if self.spec.absent is not None else []
+                problems, appended, corrupt = (), False, exc
             except ApiError as exc:
-                self._retry_later(exc)
-                await asyncio.sleep(backoff)
+                log.warning("topic %s could not read the cache: %s", self.spec.key, exc.message)
+                self._fail(exc)
+                await self.options.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+                self._dirty.set()
                 continue
             except Exception:
-                self.stats.errors += 1
                 log.exception("topic %s failed to load", self.spec.key)
-                await asyncio.sleep(1.0)
+                self._fail(InternalError("the stream could not read the cache"))
+                await self.options.sleep(1.0)
                 self._dirty.set()
                 continue
             if self._stopped:
                 return
             backoff = 0.05
             self.stats.loads += 1
-            recovered, self._failed = self._failed, False
-            self._replace(state, as_snapshot=recovered)
+            was_unknown = self.unknown
+            self._resnapshot = False
+            self._read_again(corrupt)
+            before = self.seq
+            if appended:
+                self._adopt_appended(state)
+            else:
+                # A list read whole again (it shrank or was replaced) says so: SNAPSHOT.
+                reread = isinstance(state, Appended) and state.snapshot
+                items = state.items if isinstance(state, Appended) else state
+                self._replace(items, problems, as_snapshot=resnapshot or was_unknown or reread)
+            if safety and self.seq != before and not resnapshot:
+                self._check_notified(read_at)
+
+    def _check_notified(self, read_at: float) -> None:
+        """A safety re-read found a change: unless its keyspace notification arrives soon
+        (it may be on its way), notifications are not reaching this server."""
+
+        async def confirm() -> None:
+            await self.options.sleep(1.0)
+            missed = self.last_notified < read_at - 1.0
+            if missed and self.options.on_missed_notification is not None:
+                self.options.on_missed_notification(self)
+
+        if self.mode == "keyspace":
+            self._tasks.append(asyncio.create_task(confirm(), name="topic-safety-confirm"))

@@ -1,9 +1,12 @@
-"""The two GraphQL-over-WebSocket wire protocols: message names, envelopes, close codes.
+"""The two GraphQL-over-WebSocket wire protocols, as data: message names, envelopes, codes.
 
 * ``graphql-transport-ws`` (the graphql-ws library's protocol, current).
 * ``graphql-ws`` (subscriptions-transport-ws, legacy), kept for old clients and hardened:
   ``start`` before ``connection_init``, a second ``connection_init`` and a duplicate id are
   refused with close codes like the modern protocol's.
+
+Everything that differs between them is a field of :class:`WireProtocol`; the connection
+handler (:mod:`fullon_cache_api.server.websocket`) never asks which protocol it speaks.
 
 Besides the protocol's own codes: 4403 also refuses a missing, invalid or revoked API key,
 4429 also ends a connection sending more messages than its rate allows, and 1013 (try
@@ -52,7 +55,11 @@ class WireProtocol:
     next: str
     error: str
     complete: str
-    keepalive: str | None  # server → client keep-alive message type
+    keepalive: str  # server → client keep-alive message type
+    ping: str | None  # client → server ping the server answers with ``pong``
+    pong: str | None  # client → server answer to the server's keep-alive
+    terminate: str | None  # client → server: close the connection
+    error_as_list: bool  # ``error`` payload: the errors (modern), or one error object
 
     def next_message(self, id_json: str, payload_json: str) -> str:
         """A result envelope. ``id_json`` is the JSON-encoded id; the payload is reused as
@@ -61,7 +68,7 @@ class WireProtocol:
 
     def error_message(self, id_json: str, errors: list[dict[str, Any]]) -> str:
         payload: Any = (
-            errors if self is TRANSPORT else {"message": errors[0]["message"], "errors": errors}
+            errors if self.error_as_list else {"message": errors[0]["message"], "errors": errors}
         )
         return f'{{"id":{id_json},"type":"{self.error}","payload":{_json(payload)}}}'
 
@@ -70,6 +77,12 @@ class WireProtocol:
 
     def ack_message(self) -> str:
         return f'{{"type":"{self.ack}"}}'
+
+    def keepalive_message(self) -> str:
+        return f'{{"type":"{self.keepalive}"}}'
+
+    def pong_message(self) -> str:
+        return '{"type":"pong"}'
 
 
 TRANSPORT = WireProtocol(
@@ -82,6 +95,10 @@ TRANSPORT = WireProtocol(
     error="error",
     complete="complete",
     keepalive="ping",
+    ping="ping",
+    pong="pong",
+    terminate=None,
+    error_as_list=True,
 )
 
 LEGACY = WireProtocol(
@@ -94,15 +111,20 @@ LEGACY = WireProtocol(
     error="error",
     complete="complete",
     keepalive="ka",
+    ping=None,
+    pong=None,
+    terminate="connection_terminate",
+    error_as_list=False,
 )
+
+PROTOCOLS = (TRANSPORT, LEGACY)
 
 
 def choose(offered: list[str]) -> WireProtocol | None:
     """The modern protocol whenever the client offers it, whatever its order."""
-    if TRANSPORT_WS in offered:
-        return TRANSPORT
-    if LEGACY_WS in offered:
-        return LEGACY
+    for protocol in PROTOCOLS:
+        if protocol.name in offered:
+            return protocol
     return None
 
 

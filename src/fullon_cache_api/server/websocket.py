@@ -1,0 +1,312 @@
+"""One GraphQL WebSocket connection: a state machine from messages in to frames out.
+
+States (:class:`State`): ``AWAITING_INIT`` until a valid ``connection_init`` (acknowledged),
+then ``READY``; ``CLOSING`` once a close is decided (queued frames still go out first), and
+``CLOSED`` when everything of the connection is released. The handler depends only on a
+small :class:`~fullon_cache_api.server.socket.Socket`, on the wire protocol's data
+(:class:`~fullon_cache_api.server.wire.WireProtocol`) and on an
+:class:`~fullon_cache_api.server.outbox.Outbox`; one writer task drains the outbox, so frames
+from concurrent operations never interleave and a close goes after what was queued before
+it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from fullon_cache_api.auth import ALL_SCOPES
+from fullon_cache_api.errors import ErrorCode, error_dict
+from fullon_cache_api.server import wire
+from fullon_cache_api.server.abuse import TokenBucket
+from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
+from fullon_cache_api.server.operation import run_operation
+from fullon_cache_api.server.outbox import Lane, Outbox, OutboxLimits
+from fullon_cache_api.server.socket import Socket, SocketClosed
+
+if TYPE_CHECKING:
+    from fullon_cache_api.server.services import Services
+
+log = logging.getLogger("fullon.api.cache.websocket")
+
+
+class State(Enum):
+    AWAITING_INIT = "awaiting_init"
+    READY = "ready"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class GraphQLWebSocket:
+    def __init__(self, socket: Socket, protocol: wire.WireProtocol, services: Services) -> None:
+        self.socket = socket
+        self.protocol = protocol
+        self.services = services
+        self.settings = settings = services.settings
+        self.state = State.AWAITING_INIT
+        self.init_received = False
+        self.opened_at = time.monotonic()
+        self.finished = asyncio.Event()  # set once everything of this connection is released
+        self.operation_count = 0
+        self.last_pong = time.monotonic()
+        self.principal: Principal | None = None  # set by an accepted connection_init
+        self.scopes: frozenset[str] = ALL_SCOPES
+        self.scope_key = ""
+        self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
+        self.outbox = Outbox(
+            protocol,
+            OutboxLimits(
+                settings.subscriber_buffer, settings.slow_consumer_s, settings.outbox_max_bytes
+            ),
+            on_slow=self._slow,
+            on_overflow=self._overflow,
+        )
+        rate = settings.ws_messages_per_second
+        self._bucket = TokenBucket(rate, settings.ws_message_burst) if rate else None
+        self._timers: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.socket.accept(self.protocol.name)
+        self.services.connections.add(self)
+        log.info(
+            "websocket opened",
+            extra={
+                "peer": self.socket.peer,
+                "origin": self.socket.headers.get("origin"),
+                "protocol": self.protocol.name,
+            },
+        )
+        reader = asyncio.create_task(self._read_loop(), name="ws-read")
+        writer = asyncio.create_task(self._write_loop(), name="ws-write")
+        self._timers.append(asyncio.create_task(self._init_deadline(), name="ws-init-deadline"))
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.state = State.CLOSED
+            tasks = [reader, writer, *self._timers, *(task for task, _ in self.operations.values())]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.operations.clear()
+            self.services.connections.discard(self)
+            self.services.closed_coalesced += self.outbox.coalesced
+            self.finished.set()
+            log.info(
+                "websocket closed",
+                extra={
+                    "peer": self.socket.peer,
+                    "origin": self.socket.headers.get("origin"),
+                    "protocol": self.protocol.name,
+                    "duration_s": round(time.monotonic() - self.opened_at, 3),
+                    "operations": self.operation_count,
+                    "key_id": self.principal.key_id if self.principal else None,
+                },
+            )
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after whatever is already queued; later frames are dropped.
+
+        Server shutdown closes with 1001 (going away) and no ``complete``: to a client,
+        ``complete`` means the stream finished for good, and graphql-ws/Apollo clients
+        would not resubscribe after reconnecting to another instance."""
+        if self.state in (State.CLOSING, State.CLOSED):
+            return
+        self.state = State.CLOSING
+        self.outbox.close(code, reason)
+
+    @property
+    def closing(self) -> bool:
+        return self.state in (State.CLOSING, State.CLOSED)
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.init_received and self.state is not State.AWAITING_INIT
+
+    @property
+    def coalesced(self) -> int:
+        return self.outbox.coalesced
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        outbox = self.outbox
+        while True:
+            batch = await outbox.next_batch()
+            try:
+                if batch.frames:
+                    await outbox.send(self.socket.send, batch.frames)
+                if batch.close is not None:
+                    await self.socket.close(*batch.close)
+                    return
+            except SocketClosed:
+                self.state = State.CLOSING
+                return
+
+    def _slow(self, lane: Lane) -> None:
+        """The outbox ended a subscription as a slow consumer: stop its operation."""
+        self.services.dropped += 1
+        for op_id, (task, op_lane) in list(self.operations.items()):
+            if op_lane is lane:
+                del self.operations[op_id]
+                task.cancel()
+
+    def _overflow(self) -> None:
+        self.close(wire.POLICY_VIOLATION, "slow consumer: too far behind, closing")
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        limit = self.settings.ws_max_message_bytes
+        bucket = self._bucket
+        while not self.closing:
+            text = await self.socket.receive()
+            if text is None:
+                return
+            if bucket is not None and not bucket.take():
+                self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
+                return
+            if isinstance(text, bytes):
+                self.close(wire.BAD_REQUEST, "binary frames are not supported")
+                return
+            if len(text) > limit:
+                self.close(wire.MESSAGE_TOO_BIG, f"message larger than {limit} bytes")
+                return
+            try:
+                message = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                self.close(wire.BAD_REQUEST, "invalid JSON")
+                return
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                self.close(wire.BAD_REQUEST, "a message must be an object with a string type")
+                return
+            self.dispatch(message)
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        protocol = self.protocol
+        if kind == protocol.init:
+            self._on_init(message.get("payload"))
+        elif kind == protocol.subscribe:
+            self._on_subscribe(message)
+        elif kind == protocol.complete_from_client:
+            self._on_complete(message.get("id"))
+        elif kind == protocol.ping:
+            self.outbox.control(protocol.pong_message())
+        elif kind == protocol.pong:
+            self.last_pong = time.monotonic()
+        elif kind == protocol.terminate:
+            self.close(1000, "terminated by the client")
+        else:
+            self.close(wire.BAD_REQUEST, f"unknown message type {kind[:40]!r}")
+
+    def _on_init(self, payload: Any) -> None:
+        if self.init_received:
+            self.close(wire.TOO_MANY_INITIALISATIONS, "Too many initialisation requests")
+            return
+        self.init_received = True
+        if payload is not None and not isinstance(payload, dict):
+            self.close(wire.BAD_REQUEST, "connection_init payload must be an object")
+            return
+        keyring = self.services.keyring
+        if keyring.enabled:
+            present, value = init_authorization(payload)
+            if not present:
+                value = self.socket.headers.get("authorization")
+            principal = keyring.authenticate(bearer_token(value))
+            if principal is None:
+                log.info("websocket refused: missing or invalid API key")
+                self.close(wire.FORBIDDEN, "Forbidden")
+                return
+            self.principal = principal
+            self.scopes = principal.scopes
+            self.scope_key = principal.scope_key
+        self.state = State.READY
+        self.last_pong = time.monotonic()
+        self.outbox.control(self.protocol.ack_message())
+        if self.settings.ws_ping_interval > 0:
+            self._timers.append(asyncio.create_task(self._keepalive(), name="ws-keepalive"))
+
+    def _on_subscribe(self, message: dict[str, Any]) -> None:
+        if self.state is not State.READY:
+            self.close(wire.UNAUTHORIZED, "Unauthorized")
+            return
+        op_id = message.get("id")
+        payload = message.get("payload")
+        if not isinstance(op_id, str) or not op_id or len(op_id) > 128:
+            self.close(wire.BAD_REQUEST, "an operation id must be a non-empty string")
+            return
+        if not isinstance(payload, dict):
+            self.close(wire.BAD_REQUEST, "the operation payload must be an object")
+            return
+        if op_id in self.operations:
+            self.close(wire.DUPLICATE_ID, f"Subscriber for {op_id[:64]} already exists")
+            return
+        lane = self.outbox.open(wire.encode_id(op_id))
+        if len(self.operations) >= self.settings.ws_max_operations:
+            message_text = (
+                "too many active operations on this connection "
+                f"(limit {self.settings.ws_max_operations})"
+            )
+            self.outbox.finish(lane, [error_dict(message_text, ErrorCode.RATE_LIMITED)])
+            return
+        self.operation_count += 1
+        task = asyncio.create_task(self._run(op_id, lane, payload))
+        self.operations[op_id] = (task, lane)
+
+    def _on_complete(self, op_id: Any) -> None:
+        if not isinstance(op_id, str):
+            self.close(wire.BAD_REQUEST, "complete needs an operation id")
+            return
+        entry = self.operations.pop(op_id, None)
+        if entry is not None:
+            task, lane = entry
+            task.cancel()
+            self.outbox.drop(lane)
+
+    async def _run(self, op_id: str, lane: Lane, payload: dict[str, Any]) -> None:
+        try:
+            await run_operation(
+                self.services, self.outbox, lane, payload, self.scopes, self.scope_key
+            )
+        finally:
+            entry = self.operations.get(op_id)
+            if entry is not None and entry[1] is lane:
+                del self.operations[op_id]
+
+    # -- timers ------------------------------------------------------------------------
+
+    async def _init_deadline(self) -> None:
+        await asyncio.sleep(self.settings.ws_connection_init_timeout)
+        if not self.init_received:
+            self.close(wire.INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def _keepalive(self) -> None:
+        interval = self.settings.ws_ping_interval
+        timeout = self.settings.ws_pong_timeout
+        message = self.protocol.keepalive_message()
+        expects_pong = self.protocol.pong is not None
+        while not self.closing:
+            await asyncio.sleep(interval)
+            if expects_pong and time.monotonic() - self.last_pong > timeout:
+                self.close(wire.KEEPALIVE_TIMEOUT, "no pong within the keep-alive timeout")
+                return
+            self.outbox.control(message)
+
+
+async def reject(socket: Socket, code: int, reason: str, offered: list[str]) -> None:
+    """Accept and close at once, so the client sees the close code and reason. The accept
+    names a subprotocol the client offered: browsers fail a handshake that offered some and
+    got none back (close 1006, the code and reason lost)."""
+    protocol = wire.choose(offered)
+    try:
+        await socket.accept(protocol.name if protocol is not None else None)
+    except Exception:
+        return
+    await socket.close(code, reason)

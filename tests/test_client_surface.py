@@ -1,0 +1,711 @@
+"""The client's surface as the design promised it (issues 10 and 11): generated from the schema
+and the root-field declarations (and checked to be up to date), results that work as objects
+and as read-only mappings, streams that yield records with their change kind and sequence
+number (or whole events with ``changes=True``), resume after the last cursor and report
+in-stream errors without ending, ``get_order_status`` on any key, the exchange-wide trade
+stream (keyspace and polling), names in any script, and the heartbeat staleness rule.
+
+Server-side behaviour is tested against the real app on a real Redis (data written by
+``CacheWriter``); the wire contract of stream extensions (``seq``, ``cursor``,
+``observedAt``, ``resumeAfter``, in-stream errors) against a scripted graphql-transport-ws
+server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import json
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
+
+import fullon_cache_api.client as client_package
+from fullon_cache_api import fullon_cache_api
+from fullon_cache_api.client import (
+    Account,
+    Balance,
+    CacheUnavailableError,
+    ChangeEvent,
+    ChangeKind,
+    FullonCacheApi,
+    InvalidArgumentError,
+    OhlcvBar,
+    Position,
+    ReplayUnavailableError,
+    Stream,
+    StreamInfo,
+    Ticker,
+    TickersEvent,
+    Trade,
+    TradesEvent,
+)
+from fullon_cache_api.client.decode import decode_as
+from fullon_cache_api.client.options import Backoff
+from fullon_cache_api.embedded_redis import EmbeddedRedis
+from fullon_cache_api.resolvers.fields import FIELDS
+from fullon_cache_api.simulator import CacheWriter, seed_scenario
+from support import RunningServer, make_settings, running_server
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.0)
+EVENT_TIMEOUT = 10.0
+JSONDict = dict[str, Any]
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate", ROOT / "scripts" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generate"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest_asyncio.fixture
+async def writer(redis_client: redis.asyncio.Redis) -> CacheWriter:
+    cache_writer = CacheWriter(redis_client)
+    await seed_scenario(cache_writer)
+    return cache_writer
+
+
+@pytest_asyncio.fixture
+async def api(api_server: RunningServer, writer: CacheWriter) -> AsyncIterator[FullonCacheApi]:
+    async with fullon_cache_api(api_server.ws_url, reconnect_attempts=3, backoff=FAST) as client:
+        yield client
+
+
+async def next_item(stream: Stream[Any], timeout: float = EVENT_TIMEOUT) -> Any:  # noqa: ASYNC109
+    return await asyncio.wait_for(anext(stream), timeout)
+
+
+async def next_matching(
+    stream: Stream[Any],
+    predicate: Callable[[Any], bool],
+    timeout: float = EVENT_TIMEOUT,  # noqa: ASYNC109
+) -> Any:
+    async with asyncio.timeout(timeout):
+        async for item in stream:
+            if predicate(item):
+                return item
+    raise AssertionError("the stream ended")
+
+
+def tick(symbol: str, price: float, exchange: str = "binance") -> JSONDict:
+    return {
+        "symbol": symbol,
+        "exchange": exchange,
+        "price": price,
+        "volume": 1.0,
+        "time": time.time(),
+        "bid": price - 0.5,
+        "ask": price + 0.5,
+        "last": price,
+    }
+
+
+# --------------------------------------------------------------------------- generated code
+
+
+def test_generated_files_are_up_to_date(tmp_path: Path) -> None:
+    """Everything ``make generate`` writes, regenerated into a temp dir, is what is
+    committed: the SDL, the client's models, documents and methods, the README tables."""
+    generator = load_generator()
+    assert generator.main(["--output-dir", str(tmp_path)]) == 0
+    outputs = generator.generate()
+    assert {str(path) for path in outputs} == {
+        "schema.graphql",
+        "README.md",
+        "src/fullon_cache_api/client/models.py",
+        "src/fullon_cache_api/client/documents.py",
+        "src/fullon_cache_api/client/methods.py",
+    }
+    stale = [
+        str(path)
+        for path in outputs
+        if (tmp_path / path).read_text(encoding="utf-8")
+        != (ROOT / path).read_text(encoding="utf-8")
+    ]
+    assert not stale, f"out of date, run `make generate`: {', '.join(stale)}"
+    for path in outputs:
+        if path.suffix == ".py":
+            text = (ROOT / path).read_text(encoding="utf-8")
+            assert text.startswith("# Generated by scripts/generate.py (make generate)")
+
+
+def test_one_method_per_root_field_named_and_ordered_by_its_declaration() -> None:
+    from strawberry.utils.str_converters import to_camel_case
+
+    assert FIELDS
+    for field in FIELDS:
+        assert field.client is not None, field.name
+        method = getattr(FullonCacheApi, field.client.method)
+        parameters = list(inspect.signature(method).parameters.values())[1:]
+        names = [p.name for p in parameters if p.name != "changes"]
+        assert sorted(names) == sorted(field.arguments), field.name
+        positional = [
+            p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ]
+        expected = list(field.client.positional or field.arguments)
+        assert positional == expected, field.name
+        doc = inspect.getdoc(method) or ""
+        first_words = " ".join(field.description.split()[:6])
+        assert " ".join(doc.split()).startswith(first_words), field.name
+        if field.operation == "Subscription":
+            assert field.client.method.startswith("stream_")
+        assert to_camel_case(field.python_name) == field.name
+
+
+def test_client_names_are_derived_from_the_modules() -> None:
+    modules = [
+        importlib.import_module(f"fullon_cache_api.client.{name}")
+        for name in client_package.EXPORTING
+    ]
+    union = sorted(name for module in modules for name in module.__all__)
+    assert client_package.__all__ == union
+    assert len(union) == len(set(union))
+    for name in union:
+        assert getattr(client_package, name) is not None
+    # Every generated model is exported, and so are the hand-written basics.
+    from fullon_cache_api.client import models
+
+    assert set(models.__all__) <= set(client_package.__all__)
+    assert {"fullon_cache_api", "Stream", "ChangeEvent", "InvalidArgumentError"} <= set(union)
+
+
+# --------------------------------------------------------------------------- results
+
+
+TICKER_JSON = {
+    "exchange": "binance",
+    "symbol": "BTC/USDT",
+    "price": 100.0,
+    "bid": 99.5,
+    "ask": 100.5,
+    "time": "2026-01-02T03:04:05+00:00",
+}
+
+
+def test_results_work_as_objects_and_as_read_only_mappings() -> None:
+    ticker = decode_as(Ticker, TICKER_JSON)
+    assert ticker.price == ticker["price"] == ticker.get("price") == 100.0
+    assert ticker.get("nope") is None and ticker.get("nope", 1) == 1
+    with pytest.raises(KeyError):
+        ticker["nope"]
+    assert "price" in ticker and "nope" not in ticker
+    assert list(ticker)[:2] == ["exchange", "symbol"]  # snake_case keys, required first
+    assert "spread_percentage" in ticker.keys()  # noqa: SIM118
+    plain = dict(ticker)
+    assert plain["symbol"] == "BTC/USDT" and plain["time"] == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
+    assert plain == ticker.to_dict() and len(ticker) == len(plain) == 10
+    with pytest.raises(TypeError):
+        ticker["price"] = 1.0  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        ticker.price = 1.0  # type: ignore[misc]
+    assert ticker == decode_as(Ticker, TICKER_JSON) and hash(ticker) == hash(
+        decode_as(Ticker, TICKER_JSON)
+    )
+
+
+def test_timestamp_is_an_alias_only_where_unambiguous() -> None:
+    ticker = decode_as(Ticker, TICKER_JSON)
+    assert ticker.timestamp == ticker["timestamp"] == ticker.get("timestamp") == ticker.time
+    assert "timestamp" in ticker and "timestamp" not in dict(ticker)  # not a key
+    trade = decode_as(Trade, {"tradeId": "1", "time": "2026-01-02T03:04:05Z"})
+    assert trade["timestamp"] == trade.timestamp == trade.time
+    # Types with their own `timestamp` keep it: no alias.
+    for cls in (Position, OhlcvBar):
+        assert "timestamp" not in cls.ALIASES
+    position = decode_as(
+        Position, {"exId": "1", "symbol": "BTC/USDT", "timestamp": "2026-01-02T00:00:00Z"}
+    )
+    assert position["timestamp"] == datetime(2026, 1, 2, tzinfo=UTC)
+    assert Account.ALIASES == {}
+
+
+def test_nested_results_and_events_convert_to_plain_data() -> None:
+    account = decode_as(
+        Account, {"exId": "1", "balances": [{"currency": "BTC", "free": 1, "extra": {"x": 1}}]}
+    )
+    assert account["balances"][0]["free"] == 1.0
+    assert account.balance("BTC") == Balance(currency="BTC", free=1.0, extra={"x": 1})
+    assert account.to_dict() == {
+        "ex_id": "1",
+        "balances": [
+            {
+                "currency": "BTC",
+                "available": None,
+                "balance": None,
+                "extra": {"x": 1},
+                "free": 1.0,
+                "total": None,
+                "used": None,
+            }
+        ],
+        "date": None,
+    }
+    event = TickersEvent(ChangeKind.UPSERT, [decode_as(Ticker, TICKER_JSON)], seq=7, cursor="1.7")
+    assert isinstance(event, ChangeEvent) and event.item_type is Ticker
+    assert event["kind"] == "UPSERT" and event.get("seq") == 7 and event["items"][0].price == 100
+    assert dict(event)["cursor"] == "1.7"
+    assert event.to_dict()["items"][0]["symbol"] == "BTC/USDT"
+    assert event.to_dict()["kind"] == "UPSERT"
+
+
+def test_stream_information_is_not_part_of_the_value() -> None:
+    from fullon_cache_api.client.results import with_info
+
+    plain = decode_as(Ticker, TICKER_JSON)
+    assert (plain.change, plain.seq, plain.cursor, plain.observed_at) == (None,) * 4
+    marked = with_info(decode_as(Ticker, TICKER_JSON), StreamInfo(ChangeKind.UPSERT, 5, "9.5"))
+    assert (marked.change, marked.seq, marked.cursor) == (ChangeKind.UPSERT, 5, "9.5")
+    assert marked == plain and dict(marked) == dict(plain)
+
+
+# --------------------------------------------------------------------------- streams (real server)
+
+
+async def test_stream_tickers_yields_tickers_the_designs_way(
+    api: FullonCacheApi, writer: CacheWriter
+) -> None:
+    async with api.stream_tickers("binance", ["BTC/USDT"]) as stream:
+        update = await next_item(stream)
+        assert isinstance(update, Ticker)
+        assert update["price"] == update.price == 105234.56
+        assert update.change is ChangeKind.SNAPSHOT
+        # The server's stream information: its sequence number, cursor and observed time.
+        assert isinstance(update.seq, int) and update.cursor is not None
+        epoch, _, seq = update.cursor.partition(".")
+        assert epoch and seq == str(update.seq)
+        assert update.observed_at is not None
+        assert abs(datetime.now(UTC) - update.observed_at) < timedelta(minutes=1)
+        assert (stream.seq, stream.cursor) == (update.seq, update.cursor)
+        await writer.set_ticker(tick("ETH/USDT", 2700.0))  # filtered out
+        await writer.set_ticker(tick("BTC/USDT", 106000.0))
+        later = await next_item(stream)
+        assert (later["symbol"], later["price"], later.change) == (
+            "BTC/USDT",
+            106000.0,
+            ChangeKind.UPSERT,
+        )
+        assert later.timestamp == later.time is not None
+        assert later.seq > update.seq and later.cursor.startswith(f"{epoch}.")
+
+
+async def test_a_dropped_connection_resumes_with_what_was_missed(
+    redis_url: str, writer: CacheWriter
+) -> None:
+    """The reconnected stream sends the cursor of the last event; the server (its topic
+    lingers TOPIC_LINGER_S for such clients) replays the missed change instead of a new
+    snapshot."""
+    async with (
+        running_server(make_settings(redis_url, topic_linger_s=10.0)) as server,
+        fullon_cache_api(server.ws_url, backoff=FAST, ping_interval=None) as client,
+        client.stream_tickers("binance", ["BTC/USDT", "ETH/USDT"]) as stream,
+    ):
+        snapshot = [await next_item(stream) for _ in range(2)]
+        assert {t.change for t in snapshot} == {ChangeKind.SNAPSHOT}
+        session = client._connection._current
+        assert session is not None
+        session.transport.adapter.websocket.transport.abort()  # the network drops
+        await writer.set_ticker(tick("ETH/USDT", 2777.0))
+        update = await next_item(stream)
+        assert (update.change, update["symbol"], update["price"]) == (
+            ChangeKind.UPSERT,
+            "ETH/USDT",
+            2777.0,
+        )
+        assert update.seq > snapshot[-1].seq
+        assert stream.reconnects == 1 and client.reconnects == 1
+
+
+async def test_a_redis_outage_is_raised_inside_the_stream_which_goes_on() -> None:
+    with EmbeddedRedis() as private:
+        cache = redis.asyncio.Redis.from_url(private.url, decode_responses=True)
+        writer = CacheWriter(cache)
+        await writer.set_ticker(tick("BTC/USDT", 100.0))
+        settings = make_settings(private.url, redis_socket_timeout=1.0)
+        try:
+            async with (
+                running_server(settings) as server,
+                fullon_cache_api(server.ws_url) as client,
+                client.stream_tickers("binance") as stream,
+            ):
+                assert (await next_item(stream))["price"] == 100.0
+                private.stop()
+                with pytest.raises(CacheUnavailableError) as caught:
+                    await next_item(stream, timeout=30)
+                assert stream.error is caught.value and not stream.closed
+                private.start()
+                await cache.aclose()  # its connections died with the server
+                cache = redis.asyncio.Redis.from_url(private.url, decode_responses=True)
+                await CacheWriter(cache).set_ticker(tick("BTC/USDT", 101.0))
+                back = await next_matching(stream, lambda t: t["price"] == 101.0, timeout=30)
+                assert back.change in (ChangeKind.SNAPSHOT, ChangeKind.UPSERT)
+                assert stream.error is None
+        finally:
+            await cache.aclose()
+
+
+async def test_every_keyed_stream_yields_items_of_its_record_type(
+    api: FullonCacheApi, writer: CacheWriter
+) -> None:
+    async with (
+        api.stream_positions(1) as positions,
+        api.stream_orders("binance") as orders,
+        api.stream_bot_status() as bots,
+        api.stream_ohlcv("BTC/USDT", "1m", count=3) as bars,
+        api.stream_blocks() as blocks,
+    ):
+        snapshot = [await next_item(positions) for _ in range(2)]
+        assert {p["symbol"] for p in snapshot} == {"BTC/USDT", "ETH/USDT"}
+        assert all(p.change is ChangeKind.SNAPSHOT for p in snapshot)
+        first_order = await next_item(orders)
+        assert first_order.change is ChangeKind.SNAPSHOT and first_order["key"] == "binance"
+        assert (await next_item(bots)).change is ChangeKind.SNAPSHOT
+        bar = await next_item(bars)
+        assert isinstance(bar, OhlcvBar) and bar["close"] is not None
+        await writer.update_bot(9, {"status": "running"})
+        bot = await next_matching(bots, lambda b: b.change is ChangeKind.UPSERT)
+        assert (bot["bot_id"], bot.status) == ("9", "running")
+        assert (await next_item(blocks)).change is ChangeKind.SNAPSHOT
+        await writer.unblock_exchange(1, "BTC/USDT")
+        lifted = await next_matching(blocks, lambda b: b.change is ChangeKind.REMOVE)
+        assert (lifted["ex_id"], lifted["symbol"], lifted["bot_id"]) == ("1", "BTC/USDT", "1")
+
+
+async def test_latest_value_streams_yield_values(api: FullonCacheApi, writer: CacheWriter) -> None:
+    async with api.stream_ticker("binance", "BTC/USDT") as ticks, api.stream_account(1) as account:
+        first = await next_item(ticks)
+        assert isinstance(first, Ticker) and first["price"] == 105234.56 and first.change is None
+        value = await next_item(account)
+        assert isinstance(value, Account) and value["ex_id"] == "1"
+
+
+async def test_changes_true_still_yields_whole_events(
+    api: FullonCacheApi, writer: CacheWriter
+) -> None:
+    async with api.stream_tickers("binance", ["BTC/USDT", "ETH/USDT"], changes=True) as stream:
+        event = await next_item(stream)
+        assert isinstance(event, TickersEvent) and event.kind is ChangeKind.SNAPSHOT
+        assert {t["symbol"] for t in event.items} == {"BTC/USDT", "ETH/USDT"}
+        assert event.info.change is ChangeKind.SNAPSHOT
+
+
+# --------------------------------------------------------------------------- wire contract
+
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def fake_server(handler: Handler) -> AsyncIterator[str]:
+    async with serve(
+        handler, "127.0.0.1", 0, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/graphql"
+
+
+async def recv(ws: ServerConnection) -> JSONDict:
+    message: JSONDict = json.loads(await ws.recv())
+    return message
+
+
+async def handshake(ws: ServerConnection) -> None:
+    assert (await recv(ws))["type"] == "connection_init"
+    await ws.send('{"type":"connection_ack"}')
+
+
+def tickers_event(kind: str, *prices: float) -> JSONDict:
+    items = [
+        {**TICKER_JSON, "symbol": f"S{n}/USDT", "price": price} for n, price in enumerate(prices)
+    ]
+    return {"tickers": {"kind": kind, "items": items}}
+
+
+async def send_next(
+    ws: ServerConnection,
+    op_id: str,
+    data: JSONDict | None,
+    seq: int,
+    *,
+    errors: list[JSONDict] | None = None,
+) -> None:
+    payload: JSONDict = {
+        "data": data,
+        "extensions": {
+            "seq": seq,
+            "cursor": f"1700000000.{seq}",
+            "observedAt": "2026-01-02T03:04:05.250000+00:00",
+        },
+    }
+    if errors is not None:
+        payload["errors"] = errors
+    await ws.send(json.dumps({"id": op_id, "type": "next", "payload": payload}))
+
+
+async def test_items_and_events_carry_seq_cursor_and_observed_time() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await handshake(ws)
+        for _ in range(2):
+            subscribe = await recv(ws)
+            await send_next(ws, subscribe["id"], tickers_event("SNAPSHOT", 1.0, 2.0), 41)
+            await send_next(ws, subscribe["id"], tickers_event("UPSERT", 3.0), 42)
+        await ws.wait_closed()
+
+    async with fake_server(handler) as url, fullon_cache_api(url, ping_interval=None) as client:
+        items = client.stream_tickers("x")
+        first, second, third = [await next_item(items) for _ in range(3)]
+        assert (first.change, first.seq, first.cursor) == (ChangeKind.SNAPSHOT, 41, "1700000000.41")
+        assert first.observed_at == datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)
+        assert (second.change, second.seq) == (ChangeKind.SNAPSHOT, 41)
+        assert (third["price"], third.change, third.seq) == (3.0, ChangeKind.UPSERT, 42)
+        assert (items.seq, items.cursor) == (42, "1700000000.42")
+        events = client.stream_tickers("x", changes=True)
+        snapshot = await next_item(events)
+        assert isinstance(snapshot, TickersEvent) and len(snapshot.items) == 2
+        assert (snapshot.seq, snapshot.cursor) == (41, "1700000000.41")
+        assert snapshot.observed_at == first.observed_at
+        assert (await next_item(events)).seq == 42
+
+
+async def test_a_reconnect_resumes_after_the_last_cursor() -> None:
+    subscribes: list[JSONDict] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await handshake(ws)
+        subscribe = await recv(ws)
+        subscribes.append(subscribe)
+        if len(subscribes) == 1:
+            await send_next(ws, subscribe["id"], tickers_event("SNAPSHOT", 1.0), 7)
+            await send_next(ws, subscribe["id"], tickers_event("UPSERT", 2.0), 8)
+            await asyncio.sleep(0.05)
+            await ws.close(1001, "going away")  # the server restarts
+            return
+        # Replayed after the cursor: what was missed, then live again.
+        await send_next(ws, subscribe["id"], tickers_event("UPSERT", 3.0), 9)
+        await ws.wait_closed()
+
+    async with (
+        fake_server(handler) as url,
+        fullon_cache_api(url, backoff=FAST, ping_interval=None) as client,
+    ):
+        stream = client.stream_tickers("x")
+        prices = [(await next_item(stream))["price"] for _ in range(3)]
+        assert prices == [1.0, 2.0, 3.0]
+        assert stream.reconnects == 1 and stream.seq == 9
+    assert "extensions" not in subscribes[0]["payload"]
+    assert subscribes[1]["payload"]["extensions"] == {"resumeAfter": "1700000000.8"}
+    assert subscribes[1]["payload"]["variables"] == subscribes[0]["payload"]["variables"]
+
+
+async def test_an_error_inside_a_stream_is_raised_and_the_stream_goes_on() -> None:
+    unavailable = {"message": "the cache (Redis) is unavailable",
+                   "extensions": {"code": "CACHE_UNAVAILABLE"}}  # fmt: skip
+    gap = {"message": "events were missed", "extensions": {"code": "REPLAY_UNAVAILABLE"}}
+
+    async def handler(ws: ServerConnection) -> None:
+        await handshake(ws)
+        subscribe = await recv(ws)
+        op = subscribe["id"]
+        await send_next(ws, op, tickers_event("SNAPSHOT", 1.0), 1)
+        await send_next(ws, op, None, 2, errors=[unavailable])
+        await send_next(ws, op, tickers_event("SNAPSHOT", 5.0), 3)  # recovered
+        await send_next(ws, op, None, 4, errors=[gap])
+        await send_next(ws, op, tickers_event("UPSERT", 6.0), 5)
+        await ws.send(json.dumps({"id": op, "type": "complete"}))
+        await ws.wait_closed()
+
+    async with fake_server(handler) as url, fullon_cache_api(url, ping_interval=None) as client:
+        stream = client.stream_tickers("x")
+        seen: list[Any] = []
+        while True:
+            try:
+                async for ticker in stream:
+                    seen.append((ticker.change, ticker["price"]))
+                break  # completed
+            except (CacheUnavailableError, ReplayUnavailableError) as exc:
+                assert stream.error is exc and not stream.closed  # the stream goes on
+                seen.append(exc.code)
+        assert seen == [
+            (ChangeKind.SNAPSHOT, 1.0),
+            "CACHE_UNAVAILABLE",
+            (ChangeKind.SNAPSHOT, 5.0),
+            "REPLAY_UNAVAILABLE",
+            (ChangeKind.UPSERT, 6.0),
+        ]
+        assert stream.error is None and stream.closed
+
+
+# --------------------------------------------------------------------------- names in any script
+
+
+async def test_names_fullon_cache_accepts(
+    api: FullonCacheApi, redis_client: redis.asyncio.Redis, writer: CacheWriter
+) -> None:
+    await writer.set_ticker(tick("币安人生/USDT", 0.25))
+    ticker = await api.get_ticker("binance", "币安人生/USDT")
+    assert ticker is not None and (ticker.symbol, ticker.price) == ("币安人生/USDT", 0.25)
+    assert "币安人生/USDT" in {t.symbol for t in await api.get_all_tickers("binance")}
+    data = await api.execute('{ ticker(exchange: "binance", symbol: "币安人生/USDT") { price } }')
+    assert data == {"ticker": {"price": 0.25}}
+
+    await writer.upsert_user_account(1, {"币安人生": {"free": 5.0, "used": 1.0, "total": 6.0}})
+    balance = await api.get_balance(1, "币安人生")
+    assert balance is not None and (balance.currency, balance.total) == ("币安人生", 6.0)
+
+    await writer.push_trade("binance", {"trade_id": 1, "symbol": "币安人生/USDT", "side": "buy"})
+    assert [t.symbol for t in await api.get_trades("币安人生/USDT", "binance")] == ["币安人生/USDT"]
+    async with api.stream_trades("币安人生/USDT", "binance") as trades:
+        assert (await next_item(trades)).symbol == "币安人生/USDT"
+
+    # Glob characters are fine where no pattern is built: a plain lookup finds nothing.
+    assert await api.get_ticker("binance", "A*B/USDT") is None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda api: api.get_ticker("binance", "BTC\x00/USDT"),  # control character
+        lambda api: api.get_ticker("bin\nance", "BTC/USDT"),
+        lambda api: api.get_balance(1, "\x7f"),
+        lambda api: api.get_ticker("binance", "X" * 65),  # over the length bound
+        lambda api: api.get_ticker("", "BTC/USDT"),
+    ],
+)
+async def test_control_characters_and_long_names_are_refused(
+    api: FullonCacheApi, call: Callable[[FullonCacheApi], Awaitable[Any]]
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        await call(api)
+    assert "printable characters" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "open_stream",
+    [
+        lambda api: api.stream_tickers("bin*"),  # pub/sub pattern ticker_updates:{exchange}:*
+        lambda api: api.stream_trade_updates("binance?"),  # SCAN trades:{exchange}:*
+        lambda api: api.stream_trades("BTC[0-9]/USDT", "binance"),  # a watched key
+        lambda api: api.stream_orders("binance*"),
+    ],
+)
+async def test_glob_characters_are_refused_where_they_reach_a_pattern(
+    api: FullonCacheApi, open_stream: Callable[[FullonCacheApi], Stream[Any]]
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        await next_item(open_stream(api))
+    assert "glob characters" in caught.value.message
+
+
+# --------------------------------------------------------------------------- exchange-wide trades
+
+
+async def _check_exchange_trades(client: FullonCacheApi, writer: CacheWriter) -> None:
+    async with client.stream_trade_updates("binance") as stream:
+        snapshot = [await next_item(stream) for _ in range(3)]
+        assert {(t.symbol, t.trade_id) for t in snapshot} == {  # every symbol's list
+            ("BTC/USDT", "50001"),
+            ("BTC/USDT", "50002"),
+            ("ETH/USDT", "50004"),
+        }
+        assert all(isinstance(t, Trade) and t.change is ChangeKind.SNAPSHOT for t in snapshot)
+        # A symbol that had no list yet, and one that had.
+        await writer.push_trade("binance", {"trade_id": 70002, "symbol": "SOL/USDT", "side": "buy"})
+        added = await next_matching(stream, lambda t: t.change is ChangeKind.UPSERT)
+        assert (added.symbol, added.trade_id, added["side"]) == ("SOL/USDT", "70002", "buy")
+        await writer.push_trade("kraken", {"trade_id": 1, "symbol": "BTC/USD"})  # elsewhere
+        await writer.push_trade("binance", {"trade_id": 50003, "symbol": "BTC/USDT"})
+        added = await next_matching(stream, lambda t: t.change is ChangeKind.UPSERT)
+        assert (added.symbol, added.trade_id) == ("BTC/USDT", "50003")
+        await writer.drain_trades("binance", "ETH/USDT")  # fullon's batcher
+        removed = await next_matching(stream, lambda t: t.change is ChangeKind.REMOVE)
+        assert (removed.symbol, removed.trade_id) == ("ETH/USDT", "50004")
+    async with client.stream_trade_updates("binance", last=1, changes=True) as events:
+        event = await next_item(events)
+        assert isinstance(event, TradesEvent) and event.kind is ChangeKind.SNAPSHOT
+        assert {(t.symbol, t.trade_id) for t in event.items} == {
+            ("BTC/USDT", "50003"),  # the newest of each symbol
+            ("SOL/USDT", "70002"),
+        }
+
+
+async def test_stream_trade_updates_covers_every_symbol_polling(redis_url: str) -> None:
+    cache = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    writer = CacheWriter(cache)
+    await seed_scenario(writer)
+    settings = make_settings(redis_url, keyspace_notifications="off", poll_interval_ms=50)
+    try:
+        async with running_server(settings) as server, fullon_cache_api(server.ws_url) as client:
+            await _check_exchange_trades(client, writer)
+    finally:
+        await cache.aclose()
+
+
+async def test_stream_trade_updates_covers_every_symbol_with_keyspace_events() -> None:
+    with EmbeddedRedis() as private:
+        url = private.url
+        cache = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        writer = CacheWriter(cache)
+        await seed_scenario(writer)
+        settings = make_settings(url, keyspace_notifications="enable")
+        try:
+            async with (
+                running_server(settings) as server,
+                fullon_cache_api(server.ws_url) as client,
+            ):
+                hub = server.services.live
+                assert hub is not None
+                await _check_exchange_trades(client, writer)
+                assert await hub._detect_mode() == "keyspace"
+        finally:
+            await cache.aclose()
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+
+async def test_heartbeat_staleness_follows_process_stale_seconds(
+    redis_url: str, redis_client: redis.asyncio.Redis
+) -> None:
+    """The API marks a process stale PROCESS_STALE_SECONDS (120) after its heartbeat, even
+    inside the query window; the setting changes it (README, compatibility notes)."""
+    recorded = datetime.now(UTC) - timedelta(seconds=150)
+    writer = CacheWriter(redis_client, now=lambda: recorded)
+    for n in range(3):
+        await writer.register_process("tick", f"binance:S{n}/USDT", status="running")
+    for stale_after, expected_stale in ((None, 3), (200.0, 0)):
+        overrides = {} if stale_after is None else {"process_stale_seconds": stale_after}
+        settings = make_settings(redis_url, **overrides)
+        async with running_server(settings) as server, fullon_cache_api(server.ws_url) as client:
+            health = await client.get_system_health()
+            assert health.total_processes == 3  # all inside the hour's window
+            assert len(health.stale_processes) == expected_stale
+            assert health.healthy is (expected_stale == 0)
+            active = await client.get_active_processes("tick", since_minutes=5)
+            assert [p.heartbeat_stale for p in active] == [bool(expected_stale)] * 3
+
+
+def test_readme_documents_the_staleness_rule() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    notes = readme[readme.index("## fullon_cache compatibility notes") :]
+    notes = notes[: notes.index("\n## ", 5)]
+    assert re.search(r"PROCESS_STALE_SECONDS", notes)
+    assert "query window" in notes
