@@ -146,6 +146,23 @@ async def test_page_and_everything_it_loads_is_local(vendor_dir: Path) -> None:
         assert (await client.get("/dashboard/vendor/../page.py")).status_code == 404
 
 
+async def test_page_under_a_mount_point_uses_its_prefix(vendor_dir: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    outer = Starlette(routes=[Mount("/api", app=_app())])
+    transport = httpx.ASGITransport(outer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        text = (await client.get("/api/dashboard")).text
+        config = json.loads(_between(text, r'id="dashboard-config"[^>]*>(.*?)</script>'))
+        assert config["endpoint"] == "/api/graphql"
+        import_map = json.loads(_between(text, r'<script type="importmap">(.*?)</script>'))
+        urls = set(URL_ATTR.findall(text)) | set(import_map["imports"].values())
+        for url in sorted(urls - {"data:,"}):
+            assert url.startswith("/api/dashboard/"), url
+            assert (await client.get(url)).status_code == 200, url
+
+
 async def test_dashboard_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from fullon_cache_api.settings import Settings
 

@@ -253,17 +253,27 @@ def dashboard_routes(
     vendor = STATIC_DIR if vendor_dir is None else vendor_dir
     build = AppBuild.read(app_dir)
     complete = ENTRY_MODULE in build.files and STYLESHEET in build.files
-    endpoint = settings.graphql_path
-    page, csp = render_dashboard(endpoint, build, prefix=prefix) if complete else ("", "")
-    page_bytes = page.encode("utf-8")
-    page_gzipped = gzip.compress(page_bytes, mtime=0)
     headers = {
-        "Content-Security-Policy": csp,
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "Vary": "Accept-Encoding",
     }
+    # The page for each root path the app is served under (mounted under /api, its URLs
+    # start with /api): rendered once per root path.
+    rendered: dict[str, tuple[bytes, bytes, str]] = {}
+
+    def page_for(root_path: str) -> tuple[bytes, bytes, str]:
+        found = rendered.get(root_path)
+        if found is None:
+            page, csp = render_dashboard(
+                root_path + settings.graphql_path, build, prefix=root_path + prefix
+            )
+            data = page.encode("utf-8")
+            found = (data, gzip.compress(data, mtime=0), csp)
+            if len(rendered) < 16:
+                rendered[root_path] = found
+        return found
 
     def _gzip_accepted(request: Request) -> bool:
         return "gzip" in request.headers.get("accept-encoding", "").lower()
@@ -290,9 +300,11 @@ def dashboard_routes(
                 status_code=503,
                 headers={"Cache-Control": "no-cache", "Retry-After": "60"},
             )
+        data, gzipped, csp = page_for(str(request.scope.get("root_path", "")).rstrip("/"))
+        page_headers = {**headers, "Content-Security-Policy": csp}
         if _gzip_accepted(request):
-            return HTMLResponse(page_gzipped, headers={**headers, "Content-Encoding": "gzip"})
-        return HTMLResponse(page_bytes, headers=headers)
+            return HTMLResponse(gzipped, headers={**page_headers, "Content-Encoding": "gzip"})
+        return HTMLResponse(data, headers=page_headers)
 
     return [
         Route(prefix, dashboard_page, methods=["GET"], name="dashboard"),
