@@ -29,7 +29,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /work
 # Only the installers and the modules they import (the standard library's, and these).
-COPY src/fullon_cache_api/__init__.py src/fullon_cache_api/assets_npm.py ./fullon_cache_api/
+COPY src/fullon_cache_api/__init__.py src/fullon_cache_api/version.py src/fullon_cache_api/assets_npm.py ./fullon_cache_api/
 COPY src/fullon_cache_api/graphiql/__init__.py src/fullon_cache_api/graphiql/assets.py ./fullon_cache_api/graphiql/
 COPY src/fullon_cache_api/dashboard/__init__.py src/fullon_cache_api/dashboard/assets.py ./fullon_cache_api/dashboard/
 # Fails the build (exit 1) if npm cannot fetch the pinned packages or a hash differs.

@@ -56,11 +56,13 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    NullValueNode,
     build_schema,
     get_named_type,
     is_list_type,
     is_non_null_type,
     is_required_argument,
+    print_ast,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -473,7 +475,7 @@ class Operation:
 def document(operation: Operation, schema: GraphQLSchema) -> str:
     keyword_ = "subscription" if operation.kind == "Subscription" else "query"
     arguments = sorted(operation.field.args.items())
-    variables = ", ".join(f"${name}: {argument.type}" for name, argument in arguments)
+    variables = ", ".join(f"${name}: {variable_type(argument)}" for name, argument in arguments)
     passing = ", ".join(f"{name}: ${name}" for name, _argument in arguments)
     head = f"{keyword_} {operation.operation_name}" + (f"({variables})" if variables else "")
     call = operation.name + (f"({passing})" if passing else "")
@@ -541,10 +543,21 @@ class Parameter:
     doc: str
 
 
+def variable_type(argument: GraphQLArgument) -> str:
+    """A variable's type, with the argument's default, so a request may leave it out."""
+    node = argument.ast_node.default_value if argument.ast_node is not None else None
+    if node is None or isinstance(node, NullValueNode):  # a nullable one may be left out
+        return f"{argument.type}"
+    return f"{argument.type} = {print_ast(node)}"
+
+
 def default_source(argument: GraphQLArgument) -> str | None:
     from graphql import value_from_ast
 
     node = argument.ast_node.default_value if argument.ast_node is not None else None
+    named = get_named_type(argument.type)
+    if node is not None and isinstance(named, GraphQLEnumType):
+        return f"{named.name}.{print_ast(node)}"
     if node is not None:
         value = value_from_ast(node, argument.type)
         if isinstance(value, float) and value.is_integer():
@@ -568,6 +581,9 @@ def parameters(operation: Operation) -> list[Parameter]:
         elif is_id_argument(graphql_name):
             annotation = "str | int"
             convert = f"str({python_name})"
+        elif isinstance(inner, GraphQLEnumType):  # a StrEnum of models.py; its name is sent
+            annotation = inner.name
+            convert = f"{python_name}.value"
         else:
             annotation = SCALARS[get_named_type(inner).name]
         if nullable:
@@ -590,10 +606,9 @@ def parameters(operation: Operation) -> list[Parameter]:
 def ordered(
     operation: Operation, params: list[Parameter]
 ) -> tuple[list[Parameter], list[Parameter]]:
-    """(positional, keyword-only) parameters per the declaration's ``Client.positional``."""
-    declared = operation.declaration.client.positional
-    if declared is None:
-        return params, []
+    """(positional, keyword-only) parameters, per the declaration's ``Client``."""
+    client = operation.declaration.client
+    declared = client.positional_of([param.python for param in params])
     by_name = {param.python: param for param in params}
     unknown = set(declared) - set(by_name)
     if unknown:
@@ -603,7 +618,7 @@ def ordered(
     for param in positional:
         if param.default is not None:
             seen_default = True
-        elif seen_default:
+        elif seen_default and client.positional is not None:
             raise SystemExit(f"generate: {operation.name}: a required argument after a default")
     return positional, [param for param in params if param.python not in declared]
 
@@ -823,7 +838,8 @@ def methods_py(schema: GraphQLSchema, operations: list[Operation]) -> str:
     text = "\n".join(body)
     for word in set(re.findall(r"\b[A-Z][A-Za-z]+\b", text)):
         used_models.add(word)
-    known = {named.name for named in object_types(schema)} | {"ChangeKind"}
+    enums = {name for name, named in schema.type_map.items() if isinstance(named, GraphQLEnumType)}
+    known = {named.name for named in object_types(schema)} | enums
     model_names = import_order(name for name in known if name in used_models)
     constants = import_order(op.constant for op in operations)
     decoders = import_order(

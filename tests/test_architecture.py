@@ -16,7 +16,7 @@ import fullon_cache_api
 
 PACKAGE = Path(fullon_cache_api.__file__).parent
 LAYERS = {"cache": 1, "subscriptions": 2, "resolvers": 3, "schema": 4, "server": 5}
-SHARED = {"settings", "errors", "auth", "context", "cooperative"}
+SHARED = {"settings", "errors", "auth", "context", "cooperative", "version"}
 
 
 def _name(path: Path) -> str:

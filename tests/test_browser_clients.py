@@ -10,8 +10,8 @@ network at run time), against the real server:
 * ``createPersistedQueryLink`` + ``HttpLink``: automatic persisted queries, hashes over GET;
 * ``BatchHttpLink``: two queries in one POST (``HTTP_BATCH_MAX``);
 * ``GraphQLWsLink`` (graphql-ws): a subscription, snapshot then an update;
-* ``HttpLink`` multipart: the same subscription over HTTP, skipped until the server speaks
-  Apollo's multipart subscription protocol.
+* ``HttpLink`` multipart: the same subscription over HTTP (Apollo's multipart subscription
+  protocol, cross-origin, through gzip-accepting Chromium).
 
 The page writes what it received into the DOM; the test reads it back. From an origin that
 ``ALLOWED_ORIGINS`` does not list, the same page's query is refused by the browser (CORS)
@@ -40,6 +40,7 @@ import redis.asyncio
 
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
 from support import RunningServer, make_settings, running_server
+from support.live import wait_until
 from support.npm import INSTALL_TIMEOUT_S, NODE, NPM, npm_ci
 
 JS = Path(__file__).resolve().parent / "js"
@@ -253,10 +254,6 @@ async def test_apollo_client_in_chromium_from_another_origin(
             assert closed.get("closed") == {"code": 4403, "reason": "origin not allowed"}, closed
 
 
-@pytest.mark.skip(
-    reason="HTTP multipart subscriptions (Apollo's Accept: multipart/mixed;"
-    "subscriptionSpec=1.0) are not implemented yet: the server answers 400 (issue 12)"
-)
 async def test_apollo_http_multipart_subscription_in_chromium(
     site: Path, redis_url: str, redis_client: redis.asyncio.Redis
 ) -> None:
@@ -276,3 +273,11 @@ async def test_apollo_http_multipart_subscription_in_chromium(
             assert update["data"]["tickers"]["items"] == [
                 {"symbol": "BTC/USDT", "price": 107000.5}
             ], update
+            # One streamed response, cross-origin (after a preflight), not compressed.
+            assert server.services.stats()["connections"] == {"multipart": 1}
+            preflights = [url for method, url in browser.requests if method == "OPTIONS"]
+            assert any(url.startswith(server.http_url) for url in preflights), browser.requests
+            # Closing the page ends the request: everything it held is released.
+            await page.close()
+            await wait_until(lambda: not server.services.connections, 10, "the stream to end")
+            assert not server.services.runner.groups

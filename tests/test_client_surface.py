@@ -160,7 +160,7 @@ def test_one_method_per_root_field_named_and_ordered_by_its_declaration() -> Non
         positional = [
             p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         ]
-        expected = list(field.client.positional or field.arguments)
+        expected = field.client.positional_of(list(field.arguments))
         assert positional == expected, field.name
         doc = inspect.getdoc(method) or ""
         first_words = " ".join(field.description.split()[:6])

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -166,6 +167,114 @@ async def test_200_subscribers_share_one_upstream_subscription(live: LiveEnv) ->
                 assert seen[0] > ticks
 
         await asyncio.gather(*(burst(client) for client in clients))
+
+
+# --------------------------------------------------------------------------- live results
+
+LIVE_TICKERS = """
+subscription LiveTickers($maxRate: Float) {
+  tickers(exchange: "binance", live: FULL, maxRate: $maxRate) { kind items { symbol price } }
+}
+"""
+LIVE_SYMBOLS = [f"L{index}/USDT" for index in range(6)]
+
+
+def prices(event: JSONDict) -> dict[str, float]:
+    return {item["symbol"]: item["price"] for item in event["items"]}
+
+
+async def test_live_full_results_three_subscribers(live: LiveEnv) -> None:
+    """``live: FULL`` on ``tickers``, three subscribers: every event is the whole set (a
+    SNAPSHOT), at most ``maxRate`` per second however fast the market moves, and it is
+    still one group (executed once per event for all of them) on one Redis subscription."""
+    rate = 5.0
+    state = {symbol: 100.0 + index for index, symbol in enumerate(LIVE_SYMBOLS)}
+    for symbol, price in state.items():
+        await live.writer.set_ticker(tick(price, symbol=symbol))
+    async with live.client() as a, live.client() as b, live.client() as c:
+        clients = [a, b, c]
+        for client in clients:
+            await client.subscribe("live", LIVE_TICKERS, {"maxRate": rate})
+        for client in clients:
+            first = await client.data("live")
+            assert first["kind"] == "SNAPSHOT" and prices(first) == state, first
+        assert len(live.runner.groups) == 1
+        (group,) = live.runner.groups.values()
+        assert len(group.members) == 3
+        assert await live.numpat() == 1 and live.hub.feed.patterns == ["ticker_updates:binance:*"]
+        executed = group.events
+
+        # A burst: 2 s of about 100 ticks per second over the six symbols.
+        duration = 2.0
+        started = time.monotonic()
+        step = 0
+        while time.monotonic() - started < duration:
+            step += 1
+            symbol = LIVE_SYMBOLS[step % len(LIVE_SYMBOLS)]
+            state[symbol] = 1000.0 + step
+            await live.writer.set_ticker(tick(state[symbol], symbol=symbol))
+            await asyncio.sleep(0.01)
+        assert step > 100
+
+        async def until_final(client: LiveClient) -> list[tuple[float, JSONDict]]:
+            seen = []
+            while True:
+                payload = await client.payload("live")
+                event = payload["data"]["tickers"]
+                seen.append((time.monotonic(), payload))
+                assert event["kind"] == "SNAPSHOT", event
+                assert set(prices(event)) == set(LIVE_SYMBOLS), event  # the whole set
+                if prices(event) == state:
+                    return seen
+
+        received = await asyncio.gather(*(until_final(client) for client in clients))
+        # The rate cap: at most one event per 1/maxRate (and one more for the last changes).
+        events = len(received[0])
+        assert duration * rate / 2 <= events <= duration * rate + 2, events
+        assert group.events - executed == events  # once per event for the three
+        # The same events, byte for byte the same payloads, for every subscriber.
+        assert (
+            [p for _, p in received[0]]
+            == [p for _, p in received[1]]
+            == [p for _, p in received[2]]
+        )
+        cursors = [payload["extensions"]["seq"] for _, payload in received[0]]
+        assert cursors == sorted(set(cursors))
+        assert await live.numpat() == 1 and len(live.runner.groups) == 1
+
+
+async def test_live_full_results_follow_removals_and_resume_with_the_set(live: LiveEnv) -> None:
+    """A keyed stream's REMOVE shows as a smaller set; a resuming subscriber gets the set,
+    not deltas; ``maxRate`` is checked against LIVE_MAX_RATE."""
+    query = "subscription B($r: Float) { bots(live: FULL, maxRate: $r) { kind items { botId } } }"
+    for bot_id in ("1", "2", "3"):
+        await live.writer.update_bot(bot_id, {"status": "running"})
+    async with live.client() as client:
+        await client.subscribe("b", query, {"r": 10.0})
+        first = await client.payload("b")
+        assert first["data"]["bots"]["kind"] == "SNAPSHOT"
+        assert [item["botId"] for item in first["data"]["bots"]["items"]] == ["1", "2", "3"]
+        await live.writer.del_bot("2")
+        event = await client.data("b")
+        assert event == {"kind": "SNAPSHOT", "items": [{"botId": "1"}, {"botId": "3"}]}
+        await live.writer.update_bot("4", {"status": "opening"})
+        event = await client.data("b")
+        assert [item["botId"] for item in event["items"]] == ["1", "3", "4"]
+
+        # Resuming from the first cursor: the current set, not the changes since.
+        extensions = {"resumeAfter": first["extensions"]["cursor"]}
+        await client.subscribe("r", query, {"r": 10.0}, extensions=extensions)
+        assert await client.data("r") == event
+
+        # maxRate: above 0, at most LIVE_MAX_RATE (10 by default).
+        for bad in (0.0, -1.0, 10.5):
+            await client.subscribe(f"x{bad}", query, {"r": bad})
+            refused = await client.message(f"x{bad}")
+            assert refused["type"] == "error", refused
+            assert refused["payload"][0]["extensions"] == {
+                "code": "INVALID_ARGUMENT",
+                "argument": "maxRate",
+            }
 
 
 # --------------------------------------------------------------------------- cycles

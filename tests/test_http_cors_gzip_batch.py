@@ -67,11 +67,14 @@ async def test_cors_for_allowed_origins_shares_the_websocket_rule(redis_url: str
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == APP
         assert allowed.headers["access-control-allow-credentials"] == "true"
-        assert set(allowed.headers["access-control-allow-methods"].split(", ")) == {"GET", "POST"}
+        # PUT and DELETE: graphql-sse's single connection mode (reserve, stop an operation).
+        methods = set(allowed.headers["access-control-allow-methods"].split(", "))
+        assert methods == {"GET", "POST", "PUT", "DELETE"}
         assert allowed.headers["access-control-allow-headers"] == APOLLO_HEADERS + ",authorization"
         assert allowed.headers["access-control-max-age"] == "1234"
         assert (await preflight(server, APP, method="GET")).status_code == 200
-        assert (await preflight(server, APP, method="PUT")).status_code == 400
+        assert (await preflight(server, APP, method="PUT")).status_code == 200
+        assert (await preflight(server, APP, method="PATCH")).status_code == 400
 
         for route in (server.graphql_path, "/health", "/ready"):
             answer = await server.http.get(

@@ -1,5 +1,6 @@
 """Automatic persisted queries (Apollo's APQ protocol) and trusted documents, end to end:
-HTTP GET and POST, and raw graphql-transport-ws and legacy graphql-ws frames.
+HTTP GET and POST, raw graphql-transport-ws and legacy graphql-ws frames, Server-Sent Events
+and multipart subscriptions.
 
 Apollo Client's own ``createPersistedQueryLink`` is driven against the server in a real
 browser by ``tests/test_browser_clients.py``.
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
 from support import RunningServer, make_settings, raw_ws, running_server
+from support.streams import MULTIPART_ACCEPT, multipart_stream, sse_stream
 from support.ws import LEGACY_WS, TRANSPORT_WS
 
 JSONDict = dict[str, Any]
@@ -329,6 +331,34 @@ async def test_trusted_documents_over_websocket(
             assert (refused["id"], refused["type"]) == (op_id, "error")
             assert ws_codes(refused) == ["PERSISTED_QUERY_NOT_LISTED"]
         assert await ws.query(LISTED_QUERY, id="q2") == {"data": {"ticker": {"price": 105234.56}}}
+
+
+async def test_trusted_documents_over_sse_and_multipart(
+    redis_url: str, redis_client: redis.asyncio.Redis, tmp_path: Path
+) -> None:
+    await seed_scenario(CacheWriter(redis_client))
+    ids = apollo_manifest(tmp_path / "manifest.json")
+    settings = make_settings(redis_url, trusted_documents=tmp_path / "manifest.json")
+    snapshot = {"kind": "SNAPSHOT", "items": [{"price": 105234.56}]}
+    async with running_server(settings) as server:
+        # Listed: by id, and by its text.
+        for body in ({"extensions": apq(ids["ListedTickers"])}, {"query": LISTED_SUBSCRIPTION}):
+            async with sse_stream(server, body) as stream:
+                assert (await stream.next())["data"]["tickers"] == snapshot
+            async with multipart_stream(server, body) as multipart:
+                assert (await multipart.payload())["data"]["tickers"] == snapshot
+        # Unlisted: refused, in the stream (SSE) or with the status (multipart).
+        unlisted = "subscription Unlisted { tickers { kind } }"
+        for body in ({"query": unlisted}, {"extensions": apq(sha(unlisted))}):
+            async with sse_stream(server, body) as stream:
+                name, data = await stream.event()
+                assert name == "next" and codes(data) == ["PERSISTED_QUERY_NOT_LISTED"], data
+                assert await stream.event() == ("complete", None)
+            refused = await server.http.post(
+                server.graphql_path, json=body, headers={"accept": MULTIPART_ACCEPT}
+            )
+            assert refused.status_code == 400
+            assert codes(refused.json()) == ["PERSISTED_QUERY_NOT_LISTED"]
 
 
 @pytest.mark.parametrize(

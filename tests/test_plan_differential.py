@@ -93,6 +93,11 @@ VOLATILE = {
 FIXED = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 FIXED_PROCESS = f"tick:fixed:{FIXED.timestamp()}"
 
+
+class EnumName(str):
+    """An enum value: bare in a literal (``live: FULL``), a string in variables."""
+
+
 #: Argument name → values to draw: hits in the seeded data, misses, invalid values.
 VALUES: dict[str, list[Any]] = {
     "exchange": ["binance", "kraken", "hyperliquid", "bulk", "nope", "bin*"],
@@ -115,6 +120,8 @@ VALUES: dict[str, list[Any]] = {
     "sinceMinutes": [60.0, 10080.0, 0.001, 0.0, -1.0, 20000.0],
     "minIntervalMs": [0, 100, -1],
     "symbols": [["BTC/USDT"], ["ETH/USDT", "BTC/USDT"], [], ["*"]],
+    "live": [EnumName("CHANGES"), EnumName("FULL"), "FULL"],
+    "maxRate": [1.0, 10.0, 0.0, 50.0],
 }
 
 #: A value of the wrong type for a variable of this scalar type.
@@ -167,6 +174,8 @@ class _Doc:
 
 def literal(value: Any) -> str:
     """A GraphQL literal of a JSON-like value (strings, numbers, booleans, lists)."""
+    if isinstance(value, EnumName):
+        return str(value)
     return json.dumps(value)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.3.0"
+from fullon_cache_api.version import __version__
 
 if TYPE_CHECKING:
     from fullon_cache_api.client import fullon_cache_api

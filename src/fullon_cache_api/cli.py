@@ -23,11 +23,11 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from fullon_cache_api import __version__
 from fullon_cache_api.client.cli_commands import add_client_commands
 from fullon_cache_api.logging_setup import configure_logging
 from fullon_cache_api.server.serving import GracefulServer
 from fullon_cache_api.settings import Settings
+from fullon_cache_api.version import __version__
 
 if TYPE_CHECKING:
     from fullon_cache_api.simulator import CacheWriter

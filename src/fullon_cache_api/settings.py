@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
     ws_message_burst: int = Field(default=2000, ge=1)
 
+    # Subscriptions over HTTP (Server-Sent Events, multipart).
+    http_stream_heartbeat_s: float = Field(default=5.0, ge=0)  # 0: no heartbeats
+
     # HTTP: CORS (for ALLOWED_ORIGINS, like the WebSocket), compression, batching.
     cors_max_age: int = Field(default=600, ge=0, le=86400)
     http_gzip_min_bytes: int = Field(default=1024, ge=0)  # 0: no compression
@@ -93,6 +96,7 @@ class Settings(BaseSettings):
     keyspace_safety_poll_s: float = Field(default=30.0, ge=0)  # 0: none
     topic_linger_s: float = Field(default=10.0, ge=0, le=3600)
     replay_events: int = Field(default=256, ge=0, le=100_000)
+    live_max_rate: float = Field(default=10.0, gt=0, le=1000)  # live: FULL events per second
     subscriber_buffer: int = Field(default=256, ge=1)
     slow_consumer_s: float = Field(default=10.0, gt=0)
     outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)

@@ -7,9 +7,9 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
-from fullon_cache_api import __version__
 from fullon_cache_api.cache.base import DomainReader, is_unavailable
 from fullon_cache_api.cache.records import CacheHealthRecord
+from fullon_cache_api.version import __version__
 
 
 class HealthReader(DomainReader):

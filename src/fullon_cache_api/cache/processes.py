@@ -18,6 +18,7 @@ from fullon_cache_api.cache.decode import CorruptValue, as_datetime
 from fullon_cache_api.cache.records import (
     ComponentStatusRecord,
     CountRecord,
+    ProcessMetricsRecord,
     ProcessRecord,
     SystemHealthRecord,
 )
@@ -105,6 +106,34 @@ class ProcessReader(DomainReader):
             checked_at=self.clock(),
         )
         return health, listing.problems
+
+    @cache_read
+    async def metrics(self) -> ProcessMetricsRecord:
+        """fullon_cache's ``get_metrics``: ``HLEN`` of each ``process:active:*`` hash (found
+        by SCAN, not fullon's enum) and of ``process:components``, and a SCAN count of
+        ``process:data:*`` (counted as it goes: nothing is kept per key)."""
+        names = await self.scan(f"{keys.PROCESS_ACTIVE_PREFIX}*", type_="hash")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hlen(name)
+            pipe.hlen(keys.PROCESS_COMPONENTS)
+            *lengths, components = await pipe.execute()
+        total = 0
+        async for _ in self.redis.scan_iter(
+            match=f"{keys.PROCESS_DATA_PREFIX}*", count=1000, _type="string"
+        ):
+            total += 1
+        prefix = len(keys.PROCESS_ACTIVE_PREFIX)
+        by_type = [
+            CountRecord(key=name[prefix:], count=int(length))
+            for name, length in zip(names, lengths, strict=True)
+        ]
+        return ProcessMetricsRecord(
+            active_processes=sum(count.count for count in by_type),
+            by_type=by_type,
+            components=int(components),
+            total_processes=total,
+        )
 
     async def _load(self, active: dict[str, datetime]) -> Listing[ProcessRecord]:
         listing: Listing[ProcessRecord] = Listing()

@@ -268,6 +268,25 @@ class SystemHealthRecord:
 
 
 @dataclass(slots=True)
+class ProcessMetricsRecord:
+    """How many processes the cache holds: fullon_cache's `ProcessCache.get_metrics()`."""
+
+    active_processes: int = doc(
+        "Ids in the `process:active:{type}` hashes, dangling ones included "
+        "(fullon_cache's `active_processes`)."
+    )
+    by_type: list[CountRecord] = doc(
+        "Ids per process type, for each `process:active:{type}` hash "
+        "(fullon_cache's `active_{type}`)."
+    )
+    components: int = doc("Components with a latest process (`process:components`).")
+    total_processes: int = doc(
+        "Process records (`process:data:*` keys, counted by SCAN); each expires 24 h after "
+        "its last update."
+    )
+
+
+@dataclass(slots=True)
 class CacheHealthRecord:
     """Health of the Redis cache this API reads."""
 

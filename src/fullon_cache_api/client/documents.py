@@ -75,6 +75,9 @@ FRAGMENTS: dict[str, str] = {
     "ProcessBroadcastFields": """fragment ProcessBroadcastFields on ProcessBroadcast {
   data message processType timestamp
 }""",
+    "ProcessMetricsFields": """fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}""",
     "ProcessesEventFields": """fragment ProcessesEventFields on ProcessesEvent {
   items { ...ProcessFields } kind
 }""",
@@ -136,7 +139,7 @@ TICKER_TIME = """query TickerTime($exchange: String!, $symbol: String!) {
   tickerTime(exchange: $exchange, symbol: $symbol)
 }"""
 
-OHLCV = """query Ohlcv($count: Int!, $symbol: String!, $timeframe: String!) {
+OHLCV = """query Ohlcv($count: Int! = 100, $symbol: String!, $timeframe: String!) {
   ohlcv(count: $count, symbol: $symbol, timeframe: $timeframe) {
     ...OhlcvBarFields
   }
@@ -154,7 +157,7 @@ fragment OhlcvSeriesFields on OhlcvSeries {
   bars symbol timeframe
 }"""
 
-TRADES = """query Trades($exchange: String!, $first: Int, $last: Int, $offset: Int!, $symbol: String!) {
+TRADES = """query Trades($exchange: String!, $first: Int, $last: Int, $offset: Int! = 0, $symbol: String!) {
   trades(exchange: $exchange, first: $first, last: $last, offset: $offset, symbol: $symbol) {
     ...TradeFields
   }
@@ -283,7 +286,7 @@ ORDER_KEYS = """query OrderKeys {
   orderKeys
 }"""
 
-OPEN_ORDER_QUEUE = """query OpenOrderQueue($first: Int, $last: Int, $localOid: String!, $offset: Int!) {
+OPEN_ORDER_QUEUE = """query OpenOrderQueue($first: Int, $last: Int, $localOid: String!, $offset: Int! = 0) {
   openOrderQueue(first: $first, last: $last, localOid: $localOid, offset: $offset)
 }"""
 
@@ -291,7 +294,7 @@ QUEUE_LENGTH = """query QueueLength($localOid: String!) {
   queueLength(localOid: $localOid)
 }"""
 
-USER_TRADES = """query UserTrades($exchange: String!, $first: Int, $last: Int, $offset: Int!, $uid: String!) {
+USER_TRADES = """query UserTrades($exchange: String!, $first: Int, $last: Int, $offset: Int! = 0, $uid: String!) {
   userTrades(exchange: $exchange, first: $first, last: $last, offset: $offset, uid: $uid) {
     ...TradeFields
   }
@@ -377,7 +380,7 @@ fragment ProcessFields on Process {
   processType status updatedAt
 }"""
 
-ACTIVE_PROCESSES = """query ActiveProcesses($component: String, $sinceMinutes: Float!, $type: String) {
+ACTIVE_PROCESSES = """query ActiveProcesses($component: String, $sinceMinutes: Float! = 5, $type: String) {
   activeProcesses(component: $component, sinceMinutes: $sinceMinutes, type: $type) {
     ...ProcessFields
   }
@@ -418,6 +421,18 @@ fragment ProcessFields on Process {
   processType status updatedAt
 }"""
 
+PROCESS_METRICS = """query ProcessMetrics {
+  processMetrics {
+    ...ProcessMetricsFields
+  }
+}
+fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}
+fragment CountFields on Count {
+  count key
+}"""
+
 HEALTH = """query Health {
   health {
     ...CacheHealthFields
@@ -437,8 +452,8 @@ fragment TickerFields on Ticker {
   ask bid exchange last price spread spreadPercentage symbol time volume
 }"""
 
-STREAM_TICKERS = """subscription TickersStream($exchange: String, $minIntervalMs: Int, $symbols: [String!]) {
-  tickers(exchange: $exchange, minIntervalMs: $minIntervalMs, symbols: $symbols) {
+STREAM_TICKERS = """subscription TickersStream($exchange: String, $live: LiveMode! = CHANGES, $maxRate: Float, $minIntervalMs: Int, $symbols: [String!]) {
+  tickers(exchange: $exchange, live: $live, maxRate: $maxRate, minIntervalMs: $minIntervalMs, symbols: $symbols) {
     ...TickersEventFields
   }
 }
@@ -461,8 +476,8 @@ fragment BalanceFields on Balance {
   available balance currency extra free total used
 }"""
 
-STREAM_POSITIONS = """subscription PositionsStream($exId: String!) {
-  positions(exId: $exId) {
+STREAM_POSITIONS = """subscription PositionsStream($exId: String!, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  positions(exId: $exId, live: $live, maxRate: $maxRate) {
     ...PositionsEventFields
   }
 }
@@ -473,8 +488,8 @@ fragment PositionFields on Position {
   cost count exId fee price symbol timestamp volume
 }"""
 
-STREAM_ORDERS = """subscription OrdersStream($exchange: String!) {
-  orders(exchange: $exchange) {
+STREAM_ORDERS = """subscription OrdersStream($exchange: String!, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  orders(exchange: $exchange, live: $live, maxRate: $maxRate) {
     ...OrdersEventFields
   }
 }
@@ -491,8 +506,8 @@ STREAM_OPEN_ORDER_QUEUE = """subscription OpenOrderQueueStream($localOid: String
   openOrderQueue(localOid: $localOid)
 }"""
 
-STREAM_TRADES = """subscription TradesStream($exchange: String!, $last: Int, $symbol: String!) {
-  trades(exchange: $exchange, last: $last, symbol: $symbol) {
+STREAM_TRADES = """subscription TradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float, $symbol: String!) {
+  trades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate, symbol: $symbol) {
     ...TradesEventFields
   }
 }
@@ -504,8 +519,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_EXCHANGE_TRADES = """subscription ExchangeTradesStream($exchange: String!, $last: Int) {
-  exchangeTrades(exchange: $exchange, last: $last) {
+STREAM_EXCHANGE_TRADES = """subscription ExchangeTradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float) {
+  exchangeTrades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate) {
     ...TradesEventFields
   }
 }
@@ -517,8 +532,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_USER_TRADES = """subscription UserTradesStream($exchange: String!, $last: Int, $uid: String!) {
-  userTrades(exchange: $exchange, last: $last, uid: $uid) {
+STREAM_USER_TRADES = """subscription UserTradesStream($exchange: String!, $last: Int, $live: LiveMode! = CHANGES, $maxRate: Float, $uid: String!) {
+  userTrades(exchange: $exchange, last: $last, live: $live, maxRate: $maxRate, uid: $uid) {
     ...TradesEventFields
   }
 }
@@ -530,8 +545,8 @@ fragment TradeFields on Trade {
   orderType price roi roiPct side symbol time totalFee tradeId uid volume
 }"""
 
-STREAM_BOTS = """subscription BotsStream {
-  bots {
+STREAM_BOTS = """subscription BotsStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  bots(live: $live, maxRate: $maxRate) {
     ...BotsEventFields
   }
 }
@@ -542,8 +557,8 @@ fragment BotFields on Bot {
   botId data status updatedAt
 }"""
 
-STREAM_BLOCKS = """subscription BlocksStream {
-  blocks {
+STREAM_BLOCKS = """subscription BlocksStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  blocks(live: $live, maxRate: $maxRate) {
     ...BlocksEventFields
   }
 }
@@ -554,8 +569,8 @@ fragment ExchangeBlockFields on ExchangeBlock {
   botId exId symbol
 }"""
 
-STREAM_OPENING_POSITIONS = """subscription OpeningPositionsStream {
-  openingPositions {
+STREAM_OPENING_POSITIONS = """subscription OpeningPositionsStream($live: LiveMode! = CHANGES, $maxRate: Float) {
+  openingPositions(live: $live, maxRate: $maxRate) {
     ...OpeningPositionsEventFields
   }
 }
@@ -566,8 +581,8 @@ fragment OpeningPositionFields on OpeningPosition {
   botId exId since symbol
 }"""
 
-STREAM_OHLCV = """subscription OhlcvStream($count: Int!, $symbol: String!, $timeframe: String!) {
-  ohlcv(count: $count, symbol: $symbol, timeframe: $timeframe) {
+STREAM_OHLCV = """subscription OhlcvStream($count: Int! = 100, $live: LiveMode! = CHANGES, $maxRate: Float, $symbol: String!, $timeframe: String!) {
+  ohlcv(count: $count, live: $live, maxRate: $maxRate, symbol: $symbol, timeframe: $timeframe) {
     ...OhlcvEventFields
   }
 }
@@ -578,8 +593,8 @@ fragment OhlcvBarFields on OhlcvBar {
   close high low open timestamp volume
 }"""
 
-STREAM_PROCESSES = """subscription ProcessesStream($component: String, $sinceMinutes: Float!, $type: String) {
-  processes(component: $component, sinceMinutes: $sinceMinutes, type: $type) {
+STREAM_PROCESSES = """subscription ProcessesStream($component: String, $live: LiveMode! = CHANGES, $maxRate: Float, $sinceMinutes: Float! = 60, $type: String) {
+  processes(component: $component, live: $live, maxRate: $maxRate, sinceMinutes: $sinceMinutes, type: $type) {
     ...ProcessesEventFields
   }
 }
@@ -589,6 +604,18 @@ fragment ProcessesEventFields on ProcessesEvent {
 fragment ProcessFields on Process {
   component createdAt heartbeat heartbeatStale lastActive message params processId
   processType status updatedAt
+}"""
+
+STREAM_PROCESS_METRICS = """subscription ProcessMetricsStream {
+  processMetrics {
+    ...ProcessMetricsFields
+  }
+}
+fragment ProcessMetricsFields on ProcessMetrics {
+  activeProcesses byType { ...CountFields } components totalProcesses
+}
+fragment CountFields on Count {
+  count key
 }"""
 
 STREAM_SYSTEM_HEALTH = """subscription SystemHealthStream {
@@ -666,6 +693,7 @@ QUERIES: dict[str, str] = {
     "activeProcesses": ACTIVE_PROCESSES,
     "componentStatus": COMPONENT_STATUS,
     "systemHealth": SYSTEM_HEALTH,
+    "processMetrics": PROCESS_METRICS,
     "health": HEALTH,
 }
 
@@ -684,6 +712,7 @@ SUBSCRIPTIONS: dict[str, str] = {
     "openingPositions": STREAM_OPENING_POSITIONS,
     "ohlcv": STREAM_OHLCV,
     "processes": STREAM_PROCESSES,
+    "processMetrics": STREAM_PROCESS_METRICS,
     "systemHealth": STREAM_SYSTEM_HEALTH,
     "health": STREAM_HEALTH,
     "processBroadcasts": STREAM_PROCESS_BROADCASTS,
@@ -716,6 +745,7 @@ __all__ = [
     "POSITION",
     "POSITIONS",
     "PROCESS",
+    "PROCESS_METRICS",
     "QUERIES",
     "QUEUE_LENGTH",
     "STREAM_ACCOUNT",
@@ -730,6 +760,7 @@ __all__ = [
     "STREAM_POSITIONS",
     "STREAM_PROCESSES",
     "STREAM_PROCESS_BROADCASTS",
+    "STREAM_PROCESS_METRICS",
     "STREAM_SYSTEM_HEALTH",
     "STREAM_TICKER",
     "STREAM_TICKERS",

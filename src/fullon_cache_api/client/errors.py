@@ -226,6 +226,8 @@ ERROR_CLASSES: dict[str, type[FullonCacheApiError]] = {
     "PERSISTED_QUERY_NOT_SUPPORTED": GraphQLRequestError,
     "PERSISTED_QUERY_HASH_MISMATCH": GraphQLRequestError,
     "PERSISTED_QUERY_NOT_LISTED": GraphQLRequestError,
+    # Ends an HTTP (multipart) subscription when the server stops; WebSockets get 1001.
+    "SHUTTING_DOWN": ConnectionLostError,
 }
 
 

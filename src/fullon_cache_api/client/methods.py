@@ -50,6 +50,7 @@ from fullon_cache_api.client.documents import (
     POSITION,
     POSITIONS,
     PROCESS,
+    PROCESS_METRICS,
     QUEUE_LENGTH,
     STREAM_ACCOUNT,
     STREAM_BLOCKS,
@@ -62,6 +63,7 @@ from fullon_cache_api.client.documents import (
     STREAM_ORDERS,
     STREAM_POSITIONS,
     STREAM_PROCESS_BROADCASTS,
+    STREAM_PROCESS_METRICS,
     STREAM_PROCESSES,
     STREAM_SYSTEM_HEALTH,
     STREAM_TICKER,
@@ -90,6 +92,7 @@ from fullon_cache_api.client.models import (
     CacheHealth,
     ComponentStatus,
     ExchangeBlock,
+    LiveMode,
     OhlcvBar,
     OhlcvEvent,
     OhlcvSeries,
@@ -102,6 +105,7 @@ from fullon_cache_api.client.models import (
     Process,
     ProcessBroadcast,
     ProcessesEvent,
+    ProcessMetrics,
     SystemHealth,
     Ticker,
     TickersEvent,
@@ -713,6 +717,14 @@ class ApiMethods(abc.ABC):
         value = await self._query("systemHealth", SYSTEM_HEALTH, variables)
         return decode_as(SystemHealth, value)
 
+    async def get_process_metrics(self) -> ProcessMetrics:
+        """How many processes the cache holds, as fullon_cache's `ProcessCache.get_metrics()` counts
+        them (`HLEN process:active:*`, `HLEN process:components`, SCAN `process:data:*`).
+        """
+        variables: Variables = {}
+        value = await self._query("processMetrics", PROCESS_METRICS, variables)
+        return decode_as(ProcessMetrics, value)
+
     async def get_cache_health(self) -> CacheHealth:
         """Health of the Redis cache (`PING`, `INFO`, `CONFIG GET notify-keyspace-events`) and of
         the live feed; never fails. `keyspaceEvents` is null if the API's Redis user may not run
@@ -758,6 +770,8 @@ class ApiMethods(abc.ABC):
         symbols: Sequence[str] | None = None,
         min_interval_ms: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Ticker]: ...
 
@@ -768,6 +782,8 @@ class ApiMethods(abc.ABC):
         symbols: Sequence[str] | None = None,
         min_interval_ms: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[TickersEvent]: ...
 
@@ -777,6 +793,8 @@ class ApiMethods(abc.ABC):
         symbols: Sequence[str] | None = None,
         min_interval_ms: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Ticker] | Stream[TickersEvent]:
         """Tickers of one or all exchanges: a snapshot, then the tickers that changed, by exchange
@@ -791,11 +809,18 @@ class ApiMethods(abc.ABC):
             symbols: Only these symbols (at most 500); omitted: all.
             min_interval_ms: At most one event per this many milliseconds for this subscription;
                 changes in between are coalesced to the latest.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "exchange": exchange,
             "symbols": None if symbols is None else list(symbols),
             "minIntervalMs": min_interval_ms,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("tickers", STREAM_TICKERS, variables, TickersEvent, changes)
 
@@ -826,6 +851,8 @@ class ApiMethods(abc.ABC):
         self,
         ex_id: str | int,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Position]: ...
 
@@ -834,6 +861,8 @@ class ApiMethods(abc.ABC):
         self,
         ex_id: str | int,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[PositionsEvent]: ...
 
@@ -841,6 +870,8 @@ class ApiMethods(abc.ABC):
         self,
         ex_id: str | int,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Position] | Stream[PositionsEvent]:
         """The positions of one account: a snapshot, then changes, by symbol (key
@@ -852,9 +883,16 @@ class ApiMethods(abc.ABC):
 
         Args:
             ex_id: User-exchange id (`ex_id`), e.g. `1`.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "exId": str(ex_id),
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("positions", STREAM_POSITIONS, variables, PositionsEvent, changes)
 
@@ -863,6 +901,8 @@ class ApiMethods(abc.ABC):
         self,
         exchange: str,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Order]: ...
 
@@ -871,6 +911,8 @@ class ApiMethods(abc.ABC):
         self,
         exchange: str,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[OrdersEvent]: ...
 
@@ -878,6 +920,8 @@ class ApiMethods(abc.ABC):
         self,
         exchange: str,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Order] | Stream[OrdersEvent]:
         """Orders under an `order_status` key: a snapshot, then changes, by `orderId` (key
@@ -889,9 +933,16 @@ class ApiMethods(abc.ABC):
 
         Args:
             exchange: Exchange name or ex_id: the `order_status:{exchange}` key suffix.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "exchange": exchange,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("orders", STREAM_ORDERS, variables, OrdersEvent, changes)
 
@@ -924,6 +975,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Trade]: ...
 
@@ -934,6 +987,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[TradesEvent]: ...
 
@@ -943,6 +998,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Trade] | Stream[TradesEvent]:
         """Trades of a symbol: a snapshot of the newest `last`, then the trades pushed since
@@ -958,11 +1015,18 @@ class ApiMethods(abc.ABC):
             exchange: Exchange name, e.g. `binance`.
             last: The snapshot holds the newest N trades (1 to LIST_PAGE_MAX; default
                 LIST_PAGE_DEFAULT); later events carry the trades pushed since.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "symbol": symbol,
             "exchange": exchange,
             "last": last,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("trades", STREAM_TRADES, variables, TradesEvent, changes)
 
@@ -972,6 +1036,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Trade]: ...
 
@@ -981,6 +1047,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[TradesEvent]: ...
 
@@ -989,6 +1057,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Trade] | Stream[TradesEvent]:
         """Trades of every symbol of an exchange: a snapshot of the newest `last` of each symbol,
@@ -1004,10 +1074,17 @@ class ApiMethods(abc.ABC):
             exchange: Exchange name, e.g. `binance`.
             last: The snapshot holds the newest N trades of each symbol (1 to LIST_PAGE_MAX;
                 default LIST_PAGE_DEFAULT); later events carry the trades pushed since.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "exchange": exchange,
             "last": last,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream(
             "exchangeTrades",
@@ -1024,6 +1101,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Trade]: ...
 
@@ -1034,6 +1113,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[TradesEvent]: ...
 
@@ -1043,6 +1124,8 @@ class ApiMethods(abc.ABC):
         exchange: str,
         last: int | None = None,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Trade] | Stream[TradesEvent]:
         """A user's trades: a snapshot of the newest `last`, then the trades pushed since (UPSERT),
@@ -1058,11 +1141,18 @@ class ApiMethods(abc.ABC):
             exchange: Exchange name, e.g. `binance`.
             last: The snapshot holds the newest N trades (1 to LIST_PAGE_MAX; default
                 LIST_PAGE_DEFAULT); later events carry the trades pushed since.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "uid": str(uid),
             "exchange": exchange,
             "last": last,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("userTrades", STREAM_USER_TRADES, variables, TradesEvent, changes)
 
@@ -1070,6 +1160,8 @@ class ApiMethods(abc.ABC):
     def stream_bot_status(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Bot]: ...
 
@@ -1077,12 +1169,16 @@ class ApiMethods(abc.ABC):
     def stream_bot_status(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[BotsEvent]: ...
 
     def stream_bot_status(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Bot] | Stream[BotsEvent]:
         """Bot status documents: a snapshot, then the bots that changed, by `botId` (key
@@ -1091,14 +1187,26 @@ class ApiMethods(abc.ABC):
         Yields one ``Bot`` per item: the SNAPSHOT's items first, then each item upserted or
         removed; ``item.change`` says which and ``item.seq`` the event. ``changes=True`` yields
         whole ``BotsEvent`` events instead.
+
+        Args:
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
-        variables: Variables = {}
+        variables: Variables = {
+            "live": live.value,
+            "maxRate": max_rate,
+        }
         return self._keyed_stream("bots", STREAM_BOTS, variables, BotsEvent, changes)
 
     @overload
     def stream_blocks(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[ExchangeBlock]: ...
 
@@ -1106,12 +1214,16 @@ class ApiMethods(abc.ABC):
     def stream_blocks(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[BlocksEvent]: ...
 
     def stream_blocks(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[ExchangeBlock] | Stream[BlocksEvent]:
         """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE), by exId and
@@ -1120,14 +1232,26 @@ class ApiMethods(abc.ABC):
         Yields one ``ExchangeBlock`` per item: the SNAPSHOT's items first, then each item
         upserted or removed; ``item.change`` says which and ``item.seq`` the event.
         ``changes=True`` yields whole ``BlocksEvent`` events instead.
+
+        Args:
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
-        variables: Variables = {}
+        variables: Variables = {
+            "live": live.value,
+            "maxRate": max_rate,
+        }
         return self._keyed_stream("blocks", STREAM_BLOCKS, variables, BlocksEvent, changes)
 
     @overload
     def stream_opening_positions(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[OpeningPosition]: ...
 
@@ -1135,12 +1259,16 @@ class ApiMethods(abc.ABC):
     def stream_opening_positions(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[OpeningPositionsEvent]: ...
 
     def stream_opening_positions(
         self,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[OpeningPosition] | Stream[OpeningPositionsEvent]:
         """Positions bots are opening: a snapshot, then changes, by exId and symbol (key
@@ -1149,8 +1277,18 @@ class ApiMethods(abc.ABC):
         Yields one ``OpeningPosition`` per item: the SNAPSHOT's items first, then each item
         upserted or removed; ``item.change`` says which and ``item.seq`` the event.
         ``changes=True`` yields whole ``OpeningPositionsEvent`` events instead.
+
+        Args:
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
-        variables: Variables = {}
+        variables: Variables = {
+            "live": live.value,
+            "maxRate": max_rate,
+        }
         return self._keyed_stream(
             "openingPositions",
             STREAM_OPENING_POSITIONS,
@@ -1166,6 +1304,8 @@ class ApiMethods(abc.ABC):
         timeframe: str,
         count: int = 100,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[OhlcvBar]: ...
 
@@ -1176,6 +1316,8 @@ class ApiMethods(abc.ABC):
         timeframe: str,
         count: int = 100,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[OhlcvEvent]: ...
 
@@ -1185,6 +1327,8 @@ class ApiMethods(abc.ABC):
         timeframe: str,
         count: int = 100,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[OhlcvBar] | Stream[OhlcvEvent]:
         """The newest `count` bars of a series: a snapshot, then bars added or revised, by
@@ -1198,11 +1342,18 @@ class ApiMethods(abc.ABC):
             symbol: Unified symbol, e.g. `BTC/USDT:USDT`.
             timeframe: e.g. `1m`, `1h`.
             count: How many of the newest distinct bars, 1 to 10000.
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "symbol": symbol,
             "timeframe": timeframe,
             "count": count,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("ohlcv", STREAM_OHLCV, variables, OhlcvEvent, changes)
 
@@ -1213,6 +1364,8 @@ class ApiMethods(abc.ABC):
         component: str | None = None,
         since_minutes: float = 60,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[False] = False,
     ) -> Stream[Process]: ...
 
@@ -1223,6 +1376,8 @@ class ApiMethods(abc.ABC):
         component: str | None = None,
         since_minutes: float = 60,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: Literal[True],
     ) -> Stream[ProcessesEvent]: ...
 
@@ -1232,6 +1387,8 @@ class ApiMethods(abc.ABC):
         component: str | None = None,
         since_minutes: float = 60,
         *,
+        live: LiveMode = LiveMode.CHANGES,
+        max_rate: float | None = None,
         changes: bool = False,
     ) -> Stream[Process] | Stream[ProcessesEvent]:
         """Processes active within `sinceMinutes`: a snapshot, then processes registered, updated
@@ -1246,13 +1403,34 @@ class ApiMethods(abc.ABC):
             type: Process type, e.g. `tick`; omitted: all.
             component: Only this component, e.g. `kraken:BTC/USD`; omitted: all.
             since_minutes: Active within this many minutes (at most 10080).
+            live: CHANGES: a snapshot, then changes. FULL: every event is the whole current set
+                (a SNAPSHOT), conflated to at most `maxRate` per second.
+            max_rate: At most this many events per second (above 0, at most the server's
+                LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with `live:
+                FULL`, no limit with CHANGES.
         """
         variables: Variables = {
             "type": type,
             "component": component,
             "sinceMinutes": since_minutes,
+            "live": live.value,
+            "maxRate": max_rate,
         }
         return self._keyed_stream("processes", STREAM_PROCESSES, variables, ProcessesEvent, changes)
+
+    def stream_process_metrics(self) -> Stream[ProcessMetrics]:
+        """How many processes the cache holds (as the `processMetrics` query): now, then whenever it
+        changes (keys `process:active:*`, and a re-read every `POLL_INTERVALS_MS.health`).
+
+        Yields the whole value each time (the current one first).
+        """
+        variables: Variables = {}
+        return self._value_stream(
+            "processMetrics",
+            STREAM_PROCESS_METRICS,
+            variables,
+            functools.partial(decode_as, ProcessMetrics),
+        )
 
     def stream_system_health(self) -> Stream[SystemHealth]:
         """Health of the fullon processes: now, then whenever it changes (keys `process:active:*`,

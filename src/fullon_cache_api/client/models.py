@@ -37,6 +37,7 @@ __all__ = [
     "ComponentStatus",
     "Count",
     "ExchangeBlock",
+    "LiveMode",
     "OhlcvBar",
     "OhlcvEvent",
     "OhlcvSeries",
@@ -48,6 +49,7 @@ __all__ = [
     "PositionsEvent",
     "Process",
     "ProcessBroadcast",
+    "ProcessMetrics",
     "ProcessesEvent",
     "SystemHealth",
     "Ticker",
@@ -67,6 +69,19 @@ class ChangeKind(StrEnum):
     """The whole current state: it replaces everything received before."""
     UPSERT = "UPSERT"
     """Items that are new or changed."""
+
+
+class LiveMode(StrEnum):
+    """What the events of a keyed subscription carry. CHANGES: a SNAPSHOT, then the changes (UPSERT:
+    new or changed items; REMOVE: items gone). FULL: live results, every event a SNAPSHOT of the
+    whole current set, at most `maxRate` per second (changes in between are merged into the next
+    one).
+    """
+
+    CHANGES = "CHANGES"
+    """A SNAPSHOT, then the changes: UPSERT (new or changed items) and REMOVE."""
+    FULL = "FULL"
+    """Every event a SNAPSHOT of the whole current set, at most `maxRate` per second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +463,30 @@ class ProcessBroadcast(Result):
 
     timestamp: datetime | None = None
     """When it was published."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMetrics(Result):
+    """How many processes the cache holds: fullon_cache's `ProcessCache.get_metrics()`."""
+
+    active_processes: int
+    """Ids in the `process:active:{type}` hashes, dangling ones included (fullon_cache's
+    `active_processes`).
+    """
+
+    components: int
+    """Components with a latest process (`process:components`)."""
+
+    total_processes: int
+    """Process records (`process:data:*` keys, counted by SCAN); each expires 24 h after its last
+    update.
+    """
+
+    _: KW_ONLY
+
+    by_type: list[Count] = field(default_factory=list)
+    """Ids per process type, for each `process:active:{type}` hash (fullon_cache's `active_{type}`).
+    """
 
 
 @dataclass(frozen=True, slots=True)

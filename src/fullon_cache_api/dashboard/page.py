@@ -26,7 +26,6 @@ import html
 import json
 import os
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from fullon_cache_api.version import __version__
 
 from .assets import IMPORTS, MANIFEST_NAME, MODULES, STATIC_DIR, assets_available
 
@@ -61,15 +62,6 @@ STYLESHEET = "dashboard.css"
 INSTALL_HINT = "python -m fullon_cache_api.dashboard.assets"
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def _version() -> str:
-    # Not ``fullon_cache_api.__version__``: the package root imports the server, and the
-    # server imports this module (tests/test_architecture.py: no cycle between packages).
-    try:
-        return metadata.version("fullon_cache_api")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 _GZIP_MIN_BYTES = 512
@@ -167,7 +159,7 @@ def render_dashboard(
     css_sri = build.integrity.get(STYLESHEET, "")
     entry = f"{app}/{ENTRY_MODULE}"
     entry_attrs = f'src="{html.escape(entry)}" integrity="{html.escape(integrity[entry])}"'
-    config = _json_for_script({"endpoint": endpoint, "version": _version()})
+    config = _json_for_script({"endpoint": endpoint, "version": __version__})
     page = f"""<!doctype html>
 <html lang="en">
 <head>

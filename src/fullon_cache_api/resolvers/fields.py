@@ -18,7 +18,7 @@ field needs (:data:`FIELD_SCOPES`), which argument sizes a list for the cost mod
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -38,10 +38,22 @@ class Client:
 
     ``positional``: the arguments (Python names) the method takes positionally, in this
     order (fullon_cache's own order where the method mirrors one of its readers); the
-    others are keyword-only."""
+    others are keyword-only. Without it, every argument but the options of
+    ``KEYWORD_ONLY`` is positional, in declaration order."""
 
     method: str
     positional: tuple[str, ...] | None = None
+
+    def positional_of(self, arguments: Sequence[str]) -> list[str]:
+        """Which of ``arguments`` (Python names, in order) the method takes positionally."""
+        if self.positional is not None:
+            return list(self.positional)
+        return [name for name in arguments if name not in KEYWORD_ONLY]
+
+
+#: Options every keyed subscription takes (``live``, ``max_rate``): keyword-only in the
+#: client's methods (``stream_tickers(live=LiveMode.FULL)``).
+KEYWORD_ONLY = frozenset({"live", "max_rate"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,19 @@
 Each resolver returns a ``TopicStream`` (an async iterator); graphql-core's subscription API
 hands it to the server's delivery, which executes the selection once per event for every
 subscriber of the same document and variables.
+
+Keyed streams take ``live`` (:class:`LiveMode`) and ``maxRate``: with ``live: FULL`` every
+event is a SNAPSHOT of the whole current set, at most ``maxRate`` per second (at most
+``LIVE_MAX_RATE``, its default). A plain argument, so Apollo Client and GraphiQL users need
+no custom link or directive support.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any
 
 import strawberry
 
@@ -22,12 +30,13 @@ from fullon_cache_api.cache.records import (
     OpeningPositionRecord,
     OrderRecord,
     PositionRecord,
+    ProcessMetricsRecord,
     ProcessRecord,
     SystemHealthRecord,
     TickerRecord,
     TradeRecord,
 )
-from fullon_cache_api.errors import ApiError
+from fullon_cache_api.errors import ApiError, InvalidArgument
 from fullon_cache_api.resolvers import arguments as args
 from fullon_cache_api.resolvers.arguments import (
     Component,
@@ -47,6 +56,7 @@ from fullon_cache_api.subscriptions import specs
 from fullon_cache_api.subscriptions.events import ProcessBroadcastRecord
 from fullon_cache_api.subscriptions.hub import LiveHub
 from fullon_cache_api.subscriptions.stream import TopicStream
+from fullon_cache_api.subscriptions.topics import TopicSpec
 
 MinInterval = Annotated[
     int | None,
@@ -83,6 +93,40 @@ BroadcastType = Annotated[
     str, strawberry.argument(description="The process type: `process:broadcast:{type}`.")
 ]
 
+
+@strawberry.enum(
+    description="What the events of a keyed subscription carry. CHANGES: a SNAPSHOT, then "
+    "the changes (UPSERT: new or changed items; REMOVE: items gone). FULL: live results, "
+    "every event a SNAPSHOT of the whole current set, at most `maxRate` per second (changes "
+    "in between are merged into the next one)."
+)
+class LiveMode(StrEnum):
+    CHANGES = "CHANGES"
+    FULL = "FULL"
+
+
+LIVE_MODE_DOCS: dict[LiveMode, str] = {
+    LiveMode.CHANGES: "A SNAPSHOT, then the changes: UPSERT (new or changed items) and REMOVE.",
+    LiveMode.FULL: "Every event a SNAPSHOT of the whole current set, at most `maxRate` per second.",
+}
+
+
+Live = Annotated[
+    LiveMode,
+    strawberry.argument(
+        description="CHANGES: a snapshot, then changes. FULL: every event is the whole "
+        "current set (a SNAPSHOT), conflated to at most `maxRate` per second."
+    ),
+]
+MaxRate = Annotated[
+    float | None,
+    strawberry.argument(
+        description="At most this many events per second (above 0, at most the server's "
+        "LIVE_MAX_RATE); changes in between are merged. Default: LIVE_MAX_RATE with "
+        "`live: FULL`, no limit with CHANGES."
+    ),
+]
+
 MAX_SYMBOLS = 500
 
 
@@ -101,6 +145,33 @@ def _interval(value: int | None) -> int | None:
     if value is None:
         return None
     return args.bounded(value, "minIntervalMs", 0, 3_600_000)
+
+
+def _keyed(
+    info: Info,
+    spec: TopicSpec,
+    live: LiveMode | str,
+    max_rate: float | None,
+    *,
+    item_filter: Callable[[Any], bool] | None = None,
+    min_interval_ms: int | None = None,
+) -> TopicStream:
+    """A keyed stream: changes, or full results (``live``), at most ``max_rate`` per
+    second; with ``min_interval_ms`` too, the longer interval wins."""
+    full = LiveMode(live) is LiveMode.FULL
+    interval = float(min_interval_ms or 0)
+    highest = info.context.settings.live_max_rate
+    if max_rate is not None or full:
+        rate = highest if max_rate is None else max_rate
+        if not (math.isfinite(rate) and 0 < rate <= highest):
+            raise InvalidArgument(
+                f"invalid maxRate: must be above 0 and at most {highest:g} (LIVE_MAX_RATE)",
+                argument="maxRate",
+            )
+        interval = max(interval, 1000.0 / rate)
+    return TopicStream(
+        _hub(info), spec, item_filter=item_filter, min_interval_ms=interval or None, full=full
+    )
 
 
 def _window(info: Info, last: int | None) -> int:
@@ -137,6 +208,8 @@ def tickers(
     exchange: OneExchange = None,
     symbols: Symbols = None,
     min_interval_ms: MinInterval = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
 ) -> TopicStream:
     """Tickers of one or all exchanges: a snapshot, then the tickers that changed, by
     exchange and symbol (pub/sub pattern `ticker_updates:{exchange}:*`, or
@@ -147,9 +220,11 @@ def tickers(
         if len(symbols) > MAX_SYMBOLS:
             args.bounded(len(symbols), "symbols", 1, MAX_SYMBOLS)
         wanted = frozenset(args.symbol(symbol, "symbols") for symbol in symbols)
-    return TopicStream(
-        _hub(info),
+    return _keyed(
+        info,
         spec,
+        live,
+        max_rate,
         item_filter=(lambda item: item.symbol in wanted) if wanted else None,
         min_interval_ms=_interval(min_interval_ms),
     )
@@ -174,10 +249,12 @@ def account(info: Info, ex_id: ExId) -> TopicStream:
     event="PositionsEvent",
     client=Client("stream_positions"),
 )
-def positions(info: Info, ex_id: ExId) -> TopicStream:
+def positions(
+    info: Info, ex_id: ExId, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """The positions of one account: a snapshot, then changes, by symbol (key
     `account_positions`)."""
-    return TopicStream(_hub(info), specs.positions(args.identifier(ex_id, "exId")))
+    return _keyed(info, specs.positions(args.identifier(ex_id, "exId")), live, max_rate)
 
 
 @subscription(
@@ -187,12 +264,13 @@ def positions(info: Info, ex_id: ExId) -> TopicStream:
     event="OrdersEvent",
     client=Client("stream_orders"),
 )
-def orders(info: Info, exchange: OrderKey) -> TopicStream:
+def orders(
+    info: Info, exchange: OrderKey, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """Orders under an `order_status` key: a snapshot, then changes, by `orderId` (key
     `order_status:{exchange}`). A cancel TTL expiry removes every order."""
-    return TopicStream(
-        _hub(info), specs.orders(args.identifier(exchange, "exchange", pattern=True))
-    )
+    spec = specs.orders(args.identifier(exchange, "exchange", pattern=True))
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -217,7 +295,14 @@ def open_order_queue(info: Info, local_oid: LocalOid) -> TopicStream:
     size=("last",),
     client=Client("stream_trades", positional=("symbol", "exchange", "last")),
 )
-def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) -> TopicStream:
+def trades(
+    info: Info,
+    exchange: Exchange,
+    symbol: Symbol,
+    last: Window = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """Trades of a symbol: a snapshot of the newest `last`, then the trades pushed since
     (UPSERT), by `tradeId`, else `exTradeId` (key `trades:{exchange}:{symbol without "/"}`;
     only what was appended is read). When fullon's batcher drains the list, a new SNAPSHOT."""
@@ -226,7 +311,7 @@ def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) 
         args.symbol(symbol, pattern=True),
         _window(info, last),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -237,7 +322,13 @@ def trades(info: Info, exchange: Exchange, symbol: Symbol, last: Window = None) 
     size=("last",),
     client=Client("stream_trade_updates"),
 )
-def exchange_trades(info: Info, exchange: Exchange, last: WindowPerSymbol = None) -> TopicStream:
+def exchange_trades(
+    info: Info,
+    exchange: Exchange,
+    last: WindowPerSymbol = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """Trades of every symbol of an exchange: a snapshot of the newest `last` of each symbol,
     then trades pushed (UPSERT) or drained (REMOVE), by symbol and `tradeId`, else
     `exTradeId` (keyspace pattern `trades:{exchange}:*`, a SCAN on each re-read; at most
@@ -245,7 +336,7 @@ def exchange_trades(info: Info, exchange: Exchange, last: WindowPerSymbol = None
     spec = specs.exchange_trades(
         args.exchange(exchange, pattern=True), _window(info, last), MAX_SYMBOLS
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -256,7 +347,14 @@ def exchange_trades(info: Info, exchange: Exchange, last: WindowPerSymbol = None
     size=("last",),
     client=Client("stream_user_trades"),
 )
-def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -> TopicStream:
+def user_trades(
+    info: Info,
+    uid: Uid,
+    exchange: Exchange,
+    last: Window = None,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """A user's trades: a snapshot of the newest `last`, then the trades pushed since
     (UPSERT), by `tradeId`, else `exTradeId` (key `user_trades:{uid}:{exchange}`; only what
     was appended is read). When fullon consumes the list, a new SNAPSHOT."""
@@ -265,7 +363,7 @@ def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -
         args.exchange(exchange, pattern=True),
         _window(info, last),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -275,10 +373,10 @@ def user_trades(info: Info, uid: Uid, exchange: Exchange, last: Window = None) -
     event="BotsEvent",
     client=Client("stream_bot_status"),
 )
-def bots(info: Info) -> TopicStream:
+def bots(info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None) -> TopicStream:
     """Bot status documents: a snapshot, then the bots that changed, by `botId` (key
     `bot_status`)."""
-    return TopicStream(_hub(info), specs.bots())
+    return _keyed(info, specs.bots(), live, max_rate)
 
 
 @subscription(
@@ -288,10 +386,10 @@ def bots(info: Info) -> TopicStream:
     event="BlocksEvent",
     client=Client("stream_blocks"),
 )
-def blocks(info: Info) -> TopicStream:
+def blocks(info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None) -> TopicStream:
     """Exchange blocks: a snapshot, then blocks set (UPSERT) or lifted (REMOVE), by exId
     and symbol (key `block_exchange`)."""
-    return TopicStream(_hub(info), specs.blocks())
+    return _keyed(info, specs.blocks(), live, max_rate)
 
 
 @subscription(
@@ -301,10 +399,12 @@ def blocks(info: Info) -> TopicStream:
     event="OpeningPositionsEvent",
     client=Client("stream_opening_positions"),
 )
-def opening_positions(info: Info) -> TopicStream:
+def opening_positions(
+    info: Info, live: Live = LiveMode.CHANGES, max_rate: MaxRate = None
+) -> TopicStream:
     """Positions bots are opening: a snapshot, then changes, by exId and symbol (key
     `opening_position`)."""
-    return TopicStream(_hub(info), specs.opening_positions())
+    return _keyed(info, specs.opening_positions(), live, max_rate)
 
 
 @subscription(
@@ -315,7 +415,14 @@ def opening_positions(info: Info) -> TopicStream:
     size=("count",),
     client=Client("stream_ohlcv"),
 )
-def ohlcv(info: Info, symbol: Symbol, timeframe: Timeframe, count: OhlcvCount = 100) -> TopicStream:
+def ohlcv(
+    info: Info,
+    symbol: Symbol,
+    timeframe: Timeframe,
+    count: OhlcvCount = 100,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
+) -> TopicStream:
     """The newest `count` bars of a series: a snapshot, then bars added or revised, by
     `timestamp` (key `ohlcv:{symbol}:{timeframe}`)."""
     spec = specs.ohlcv(
@@ -323,7 +430,7 @@ def ohlcv(info: Info, symbol: Symbol, timeframe: Timeframe, count: OhlcvCount = 
         args.timeframe(timeframe),
         args.bounded(count, "count", 1, args.MAX_OHLCV_COUNT),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
 
 
 @subscription(
@@ -338,6 +445,8 @@ def processes(
     type: ProcessType = None,
     component: Component = None,
     since_minutes: SinceMinutes = 60,
+    live: Live = LiveMode.CHANGES,
+    max_rate: MaxRate = None,
 ) -> TopicStream:
     """Processes active within `sinceMinutes`: a snapshot, then processes registered,
     updated (UPSERT) or gone from the window (REMOVE), by `processId` (keys
@@ -347,7 +456,20 @@ def processes(
         args.free_text(component, "component") if component is not None else None,
         args.positive_minutes(since_minutes),
     )
-    return TopicStream(_hub(info), spec)
+    return _keyed(info, spec, live, max_rate)
+
+
+@subscription(
+    scope=OPS,
+    spec=specs.process_metrics,
+    returns=ProcessMetricsRecord,
+    client=Client("stream_process_metrics"),
+)
+def process_metrics(info: Info) -> TopicStream:
+    """How many processes the cache holds (as the `processMetrics` query): now, then whenever
+    it changes (keys `process:active:*`, and a re-read every `POLL_INTERVALS_MS.health`)."""
+    hub = _hub(info)
+    return TopicStream(hub, specs.process_metrics(hub.poll_interval("health")))
 
 
 @subscription(

@@ -13,6 +13,7 @@ from fullon_cache_api.cache.records import (
     ComponentStatusRecord,
     ExchangeBlockRecord,
     OpeningPositionRecord,
+    ProcessMetricsRecord,
     ProcessRecord,
     SystemHealthRecord,
 )
@@ -120,6 +121,14 @@ async def system_health(info: Info) -> SystemHealthRecord:
     health, problems = await info.context.cache.processes.system_health()
     info.context.report(problems, info.path.as_list())
     return health
+
+
+@query(scope=OPS, client=Client("get_process_metrics"))
+async def process_metrics(info: Info) -> ProcessMetricsRecord:
+    """How many processes the cache holds, as fullon_cache's `ProcessCache.get_metrics()`
+    counts them (`HLEN process:active:*`, `HLEN process:components`, SCAN
+    `process:data:*`)."""
+    return await info.context.cache.processes.metrics()
 
 
 @query(scope=OPS, client=Client("get_cache_health"), nullable=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import strawberry
@@ -171,12 +172,15 @@ def event_type(name: str, item: type[Any]) -> Any:
     return derived
 
 
-def describe_enum_values(schema: Any) -> None:
+def describe_enum_values(schema: Any, **more: Mapping[Any, str]) -> None:
     """Strawberry takes no per-value descriptions for an existing ``Enum``; set them on the
-    built schema from :data:`CHANGE_KIND_DOCS`."""
-    enum = schema.get_type("ChangeKind")
-    for kind, text in CHANGE_KIND_DOCS.items():
-        enum.values[kind.name].description = text
+    built schema: ``ChangeKind``'s from :data:`CHANGE_KIND_DOCS`, and each enum named in
+    ``more`` (GraphQL name: {member: description})."""
+    every: dict[str, Mapping[Any, str]] = {"ChangeKind": CHANGE_KIND_DOCS, **more}
+    for name, docs in every.items():
+        enum = schema.get_type(name)
+        for member, text in docs.items():
+            enum.values[member.name].description = text
 
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""The Starlette application: ``/graphql`` (HTTP and WebSocket), ``/health``, ``/ready``,
-``/metrics``, GraphiQL and its locally served assets, and the ``/dashboard`` page.
+"""The Starlette application: ``/graphql`` (HTTP, Server-Sent Events, multipart and
+WebSocket), ``/health``, ``/ready``, ``/metrics``, GraphiQL and its locally served assets,
+and the ``/dashboard`` page.
 
 The endpoints are plain module-level functions reading the process's :class:`Services`
 (``app.state.services``), which the lifespan builds in one step and shuts down along one
@@ -21,11 +22,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from fullon_cache_api import __version__
 from fullon_cache_api.dashboard import dashboard_routes
 from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
 from fullon_cache_api.schema import schema as default_schema
-from fullon_cache_api.server import redact, wire
+from fullon_cache_api.server import redact, sse, wire
 from fullon_cache_api.server.http import graphiql_unavailable, graphql_http, wants_html
 from fullon_cache_api.server.middleware import http_middleware
 from fullon_cache_api.server.origins import origin_allowed
@@ -33,6 +33,7 @@ from fullon_cache_api.server.services import Services, build_services
 from fullon_cache_api.server.socket import StarletteSocket
 from fullon_cache_api.server.websocket import GraphQLWebSocket, reject
 from fullon_cache_api.settings import Settings, get_settings
+from fullon_cache_api.version import __version__
 
 log = logging.getLogger("fullon.api.cache.server")
 
@@ -51,6 +52,8 @@ async def graphql_endpoint(request: Request) -> Response:
         if not settings.graphiql:
             return graphiql_unavailable()
         return HTMLResponse(render_graphiql(settings.graphql_path, static_prefix=GRAPHIQL_STATIC))
+    if sse.handles(request):
+        return await sse.endpoint(request, services)
     return await graphql_http(request, services)
 
 
@@ -94,7 +97,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def watch_keys(services: Services) -> None:
-    """Re-read ``API_KEYS_FILE`` when it changes; close WebSockets whose key went away."""
+    """Re-read ``API_KEYS_FILE`` when it changes; close connections whose key went away."""
     keyring = services.keyring
     while True:
         await asyncio.sleep(services.settings.api_keys_recheck_s)
@@ -112,7 +115,7 @@ async def watch_keys(services: Services) -> None:
         for connection in revoked:
             connection.close(wire.FORBIDDEN, "API key revoked")
         if revoked:
-            log.info("closed %d WebSocket(s) whose API key was removed or changed", len(revoked))
+            log.info("closed %d connection(s) whose API key was removed or changed", len(revoked))
 
 
 def _announce(services: Services) -> None:
@@ -133,7 +136,7 @@ def _announce(services: Services) -> None:
 def routes(settings: Settings) -> list[BaseRoute]:
     path = settings.graphql_path
     found: list[BaseRoute] = [
-        Route(path, graphql_endpoint, methods=["GET", "POST"]),
+        Route(path, graphql_endpoint, methods=["GET", "POST", "PUT", "DELETE"]),
         WebSocketRoute(path, graphql_websocket),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

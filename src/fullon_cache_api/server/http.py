@@ -7,6 +7,11 @@ Request errors (parse, validation, limits) answer 400; execution answers 200 wit
 ``extensions`` (a JSON object; on GET a JSON-encoded parameter) may name a persisted query
 (:mod:`server.persisted`).
 
+Subscriptions over HTTP: a request that accepts Apollo's multipart subscriptions
+(``multipart/mixed;subscriptionSpec=1.0``) is streamed by :mod:`server.multipart`; Server-Sent
+Events (:mod:`server.sse`) are routed before this module. Otherwise a subscription answers
+400.
+
 Batched (array) POST bodies are refused unless ``HTTP_BATCH_MAX`` > 0; then up to that many
 operations run concurrently, each with its own limits and cost, and the answer is an array
 in the same order (HTTP 200; an operation that cannot run has ``errors`` in its place).
@@ -24,11 +29,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from fullon_cache_api.errors import ErrorCode
+from fullon_cache_api.server import multipart
 from fullon_cache_api.server.execution import RequestError, dumps, request_error
-from fullon_cache_api.server.keyring import bearer_token
+from fullon_cache_api.server.keyring import Principal, bearer_token
 from fullon_cache_api.server.services import Services
+from fullon_cache_api.settings import Settings
 
 JSON_TYPE = "application/json"
+SUBSCRIPTION_TRANSPORTS = (
+    "subscriptions need a WebSocket (graphql-transport-ws), Server-Sent Events "
+    "(Accept: text/event-stream) or multipart (Accept: multipart/mixed;subscriptionSpec=1.0)"
+)
 
 
 #: A response body larger than this is sent in slices of this size, with a turn for the event
@@ -37,7 +48,9 @@ JSON_TYPE = "application/json"
 BODY_SLICE = 64 * 1024
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     body = dumps(payload)
     if len(body) <= BODY_SLICE:
         return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
@@ -52,6 +65,21 @@ async def _slices(body: bytes) -> AsyncIterator[bytes]:
         if start:
             await asyncio.sleep(0)
         yield bytes(view[start : start + BODY_SLICE])
+
+
+def error_response(error: RequestError) -> Response:
+    """A request that cannot run: its errors, with its status."""
+    # After a 413 the rest of the body is not read: the connection closes.
+    close = {"Connection": "close"} if error.status == 413 else None
+    return json_response({"errors": error.errors}, status=error.status, headers=close)
+
+
+async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
+    """The parameters of a single (not batched) request; ``RequestError`` when they cannot
+    be read."""
+    params = await _params(request, settings.max_query_bytes + 64 * 1024)
+    assert isinstance(params, dict)  # a batch is refused without batch_max
+    return params
 
 
 async def _params(
@@ -140,15 +168,15 @@ def wants_html(request: Request) -> bool:
 
 def unauthenticated(message: str, *, invalid: bool) -> Response:
     challenge = 'Bearer realm="fullon_cache_api"' + (', error="invalid_token"' if invalid else "")
-    return _json(
+    return json_response(
         {"errors": [{"message": message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]},
         status=401,
         headers={"WWW-Authenticate": challenge},
     )
 
 
-async def graphql_http(request: Request, services: Services) -> Response:
-    settings = services.settings
+def authenticate(request: Request, services: Services) -> Principal | Response:
+    """The caller of an HTTP request (its ``Authorization: Bearer`` key), or the 401."""
     token = bearer_token(request.headers.get("authorization"))
     principal = services.keyring.authenticate(token)
     if principal is None:
@@ -157,21 +185,34 @@ async def graphql_http(request: Request, services: Services) -> Response:
                 "an API key is required: Authorization: Bearer <key>", invalid=False
             )
         return unauthenticated("the API key is not valid", invalid=True)
+    return principal
+
+
+async def graphql_http(request: Request, services: Services) -> Response:
+    settings = services.settings
+    principal = authenticate(request, services)
+    if isinstance(principal, Response):
+        return principal
     # A batch may hold HTTP_BATCH_MAX operations, each as large as a single request.
     max_bytes = (settings.max_query_bytes + 64 * 1024) * max(1, settings.http_batch_max)
     try:
         params = await _params(request, max_bytes, settings.http_batch_max)
     except RequestError as error:
-        # After a 413 the rest of the body is not read: the connection closes.
-        close = {"Connection": "close"} if error.status == 413 else None
-        return _json({"errors": error.errors}, status=error.status, headers=close)
+        return error_response(error)
+    if isinstance(params, dict) and multipart.accepts(request):
+        try:
+            stream = multipart.subscribe(request, services, principal, params)
+        except RequestError as error:
+            return error_response(error)
+        if stream is not None:
+            return stream
     if isinstance(params, list):
         answers = await asyncio.gather(
             *(_operation(request, services, principal.scopes, item) for item in params)
         )
-        return _json([payload for payload, _status, _headers in answers])
+        return json_response([payload for payload, _status, _headers in answers])
     payload, status, headers = await _operation(request, services, principal.scopes, params)
-    return _json(payload, status=status, headers=headers)
+    return json_response(payload, status=status, headers=headers)
 
 
 async def _operation(
@@ -185,9 +226,7 @@ async def _operation(
             params.get("query"), params.get("operationName"), variables, params.get("extensions")
         )
         if prepared.kind is OperationType.SUBSCRIPTION:
-            raise request_error(
-                "subscriptions need a WebSocket (graphql-transport-ws)", ErrorCode.BAD_REQUEST
-            )
+            raise request_error(SUBSCRIPTION_TRANSPORTS, ErrorCode.BAD_REQUEST)
         if request.method == "GET" and prepared.kind is not OperationType.QUERY:
             return {"errors": [{"message": "only queries may use GET"}]}, 405, {"Allow": "POST"}
         result = await executor.execute(prepared, variables, context=services.context(scopes))

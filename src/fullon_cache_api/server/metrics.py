@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from fullon_cache_api import __version__
+from fullon_cache_api.version import __version__
 
 PREFIX = "fullon_cache_api"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-PROTOCOLS = ("graphql-transport-ws", "graphql-ws")
+PROTOCOLS = ("graphql-transport-ws", "graphql-ws", "sse", "multipart")
 MODES = ("keyspace", "poll")
 
 Stats = Callable[[], dict[str, Any]]
@@ -81,7 +81,9 @@ class _StateCollector(Collector):
         yield info
 
         connections = GaugeMetricFamily(
-            f"{PREFIX}_connections", "Open WebSocket connections", labels=["protocol"]
+            f"{PREFIX}_connections",
+            "Open connections: WebSockets by subprotocol, HTTP streams (sse, multipart)",
+            labels=["protocol"],
         )
         for protocol in PROTOCOLS:
             connections.add_metric([protocol], stats["connections"].get(protocol, 0))

@@ -8,7 +8,7 @@ import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import strawberry
 
@@ -19,16 +19,41 @@ from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.delivery import DeliveryRunner
 from fullon_cache_api.server.execution import Executor
-from fullon_cache_api.server.keyring import KeyRing
+from fullon_cache_api.server.keyring import KeyRing, Principal
 from fullon_cache_api.server.loop_lag import watch_lag
 from fullon_cache_api.server.metrics import Metrics
 from fullon_cache_api.settings import Settings
 from fullon_cache_api.subscriptions.hub import LiveHub
 
 if TYPE_CHECKING:
-    from fullon_cache_api.server.websocket import GraphQLWebSocket
+    from fullon_cache_api.server.httpstream import HttpStream
 
 log = logging.getLogger("fullon.api.cache.server")
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class Connection(Protocol):
+    """What the server's one shutdown path, the key watcher and ``/metrics`` need of a
+    connection: a WebSocket (:mod:`server.websocket`) or an HTTP stream
+    (:mod:`server.httpstream`)."""
+
+    @property
+    def protocol(self) -> Named: ...
+
+    @property
+    def principal(self) -> Principal | None: ...
+
+    @property
+    def finished(self) -> asyncio.Event: ...
+
+    @property
+    def coalesced(self) -> int: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
 
 
 @dataclass(eq=False)
@@ -41,7 +66,8 @@ class Services:
     keyring: KeyRing
     limiter: ConnectionLimiter
     metrics: Metrics
-    connections: set[GraphQLWebSocket] = field(default_factory=set)
+    connections: set[Connection] = field(default_factory=set)
+    reservations: dict[str, HttpStream] = field(default_factory=dict)  # SSE, by token
     dropped: int = 0  # subscriptions ended as SLOW_CONSUMER
     closed_coalesced: int = 0  # events coalesced by connections already closed
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -61,7 +87,8 @@ class Services:
         self._tasks.append(task)
 
     async def shutdown(self, grace_s: float | None = None) -> None:
-        """Close every WebSocket with 1001 (going away) after what was queued for it, give
+        """Close every connection (WebSockets with 1001, going away; HTTP streams the
+        same way, :mod:`server.httpstream`) after what was queued for it, give
         them ``grace_s`` (``SHUTDOWN_GRACE_S``) to drain, then release everything. Called
         once the server stops accepting, and again (a no-op) when the app's lifespan ends.
 
@@ -74,7 +101,7 @@ class Services:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         connections = list(self.connections)
         if connections:
-            log.info("closing %d WebSocket connection(s)", len(connections))
+            log.info("closing %d connection(s)", len(connections))
             for connection in connections:
                 connection.close(wire.GOING_AWAY, "server shutting down")
             finished = [connection.finished.wait() for connection in connections]

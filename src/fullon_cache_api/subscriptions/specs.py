@@ -23,6 +23,7 @@ from fullon_cache_api.cache.records import (
     OpeningPositionRecord,
     OrderRecord,
     PositionRecord,
+    ProcessMetricsRecord,
     ProcessRecord,
     TickerRecord,
     TradeRecord,
@@ -292,6 +293,24 @@ def system_health(kind: StreamKind, refresh_s: float) -> TopicSpec:
 
     return TopicSpec(
         key=("system_health",),
+        kind=kind,
+        domain="health",
+        load=load,
+        watch=(watch.PROCESSES,),
+        refresh_s=refresh_s,
+    )
+
+
+@stream(VALUE)
+def process_metrics(kind: StreamKind, refresh_s: float) -> TopicSpec:
+    """Re-read when a process registers, updates or stops (``process:active:*``), and every
+    ``refresh_s``: a process record expiring after 24 h changes no other key."""
+
+    async def load(cache: CacheReader) -> ProcessMetricsRecord:
+        return await cache.processes.metrics()
+
+    return TopicSpec(
+        key=("process_metrics",),
         kind=kind,
         domain="health",
         load=load,

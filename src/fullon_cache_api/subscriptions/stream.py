@@ -6,8 +6,14 @@ joins a shared group later gets a snapshot consistent with what the group has de
 far, and it can replay the events a resuming subscriber missed. When its consumer falls
 behind, queued events are coalesced by the stream's kind (:class:`StreamKind`): a VALUE
 stream keeps only the newest value, a KEYED stream merges its changes by key (a REMOVE
-wins), a PUSH stream keeps each message (up to a bound). Optional: an item filter and a
-minimum interval between events.
+wins), a PUSH stream keeps each message (up to a bound). Optional: an item filter, a
+minimum interval between events, and, for keyed streams, full results.
+
+**Full results** (``full=True``, a subscription's ``live: FULL``): every event the stream
+yields is a SNAPSHOT of its whole view (filtered), taken after everything queued was
+applied, so a consumer needs no merge code. Its consumers see a VALUE stream (:attr:`kind`):
+each event is the whole current value, and only the newest one matters. With a minimum
+interval (``maxRate``), the changes of each interval become one snapshot.
 """
 
 from __future__ import annotations
@@ -39,11 +45,17 @@ class TopicStream:
         spec: TopicSpec,
         *,
         item_filter: Callable[[Any], bool] | None = None,
-        min_interval_ms: int | None = None,
+        min_interval_ms: float | None = None,
+        full: bool = False,
     ) -> None:
+        if full and spec.kind is not StreamKind.KEYED:
+            raise ValueError("full results are for keyed streams")
         self.hub = hub
         self.spec = spec
-        self.kind = spec.kind
+        self.source_kind = spec.kind  # what the topic publishes
+        self.full = full
+        # What a consumer (a delivery group, an outbox) sees: whole values for full results.
+        self.kind = StreamKind.VALUE if full else spec.kind
         self.item_filter = item_filter
         self.min_interval = (min_interval_ms or 0) / 1000.0
         self.emit_snapshot = True
@@ -55,7 +67,7 @@ class TopicStream:
         self.unknown = False
         self.superseded = 0  # events folded into newer ones before they were taken
         self.dropped = 0  # PUSH messages dropped from a full backlog
-        maxlen = PUSH_BACKLOG if self.kind is StreamKind.PUSH else None
+        maxlen = PUSH_BACKLOG if self.source_kind is StreamKind.PUSH else None
         self._queue: deque[TopicEvent] = deque(maxlen=maxlen)
         self._merged: deque[TopicEvent] = deque()  # merged events not yielded yet
         self._wake = asyncio.Event()
@@ -76,6 +88,7 @@ class TopicStream:
             # includes anything queued while waiting: drop those to avoid repeats.
             self._queue.clear()
             self._adopt(self.topic.snapshot())
+            self._mark_sent()  # the snapshot is the first event: the interval starts now
 
     async def aclose(self) -> None:
         if self._closed:
@@ -99,7 +112,7 @@ class TopicStream:
         behind executes and sends only the newest value, so its work follows what is
         delivered, not what is published. Keyed events are merged when taken."""
         queue = self._queue
-        if self.kind is StreamKind.VALUE and queue:
+        if self.source_kind is StreamKind.VALUE and queue:
             queue[-1] = event
             self.superseded += 1
         else:
@@ -111,12 +124,12 @@ class TopicStream:
     def snapshot_event(self) -> TopicEvent | None:
         """The state as of the last event yielded (``None`` for PUSH streams, which have
         no state)."""
-        if self.kind is StreamKind.PUSH:
+        if self.source_kind is StreamKind.PUSH:
             return None
         change: Any
         if self.unknown:
             change = UNKNOWN
-        elif self.kind is StreamKind.KEYED:
+        elif self.source_kind is StreamKind.KEYED:
             change = ChangeEvent(ChangeKind.SNAPSHOT, list(self._view.values()))
         else:
             change = self._value
@@ -124,7 +137,8 @@ class TopicStream:
 
     def events_since(self, seq: int) -> list[TopicEvent] | None:
         """The events after topic event ``seq`` up to this stream's view, as this stream
-        shows them (filtered), or ``None`` when they are no longer all buffered."""
+        shows them (filtered), or ``None`` when they are no longer all buffered (or a
+        snapshot is what this stream sends anyway: full results)."""
         if self.topic is None or self.kind is StreamKind.VALUE:
             return None
         if seq >= self.seq:
@@ -156,9 +170,9 @@ class TopicStream:
         self.problems = event.problems
         self.error = event.error
         self.unknown = not event.known
-        if self.kind is StreamKind.PUSH or not event.known:
+        if self.source_kind is StreamKind.PUSH or not event.known:
             return event
-        if self.kind is StreamKind.VALUE:
+        if self.source_kind is StreamKind.VALUE:
             self._value = event.change
             return event
         filtered = self._filtered(event)
@@ -214,8 +228,10 @@ class TopicStream:
         SNAPSHOT; the latest state wins over older news)."""
         if self._merged:
             return self._merged.popleft()
+        if self.full:
+            return self._take_full()
         queue = self._queue
-        if self.kind is not StreamKind.KEYED or len(queue) == 1:
+        if self.source_kind is not StreamKind.KEYED or len(queue) == 1:
             return self._adopt(queue.popleft())
         events = list(queue)
         queue.clear()
@@ -245,6 +261,22 @@ class TopicStream:
             return _NOTHING
         self._merged.extend(merged[1:])
         return merged[0]
+
+    def _take_full(self) -> Any:
+        """Full results: everything queued applied to the view, then the view itself (a
+        SNAPSHOT, or the error when the state is unknown), if anything shown changed."""
+        queue = self._queue
+        events = list(queue)
+        queue.clear()
+        problems, unknown = self.problems, self.unknown
+        changed = False
+        for event in events:
+            if self._adopt(event) is not _NOTHING:
+                changed = True
+        if not changed and self.problems == problems and self.unknown == unknown:
+            return _NOTHING
+        self.superseded += len(events) - 1
+        return self.snapshot_event()
 
 
 def _with_change(event: TopicEvent, change: Any) -> TopicEvent:
