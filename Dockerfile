@@ -8,9 +8,10 @@
 # Every setting comes from the environment (REDIS_*, API_*, LOG_*, ...): see
 # docs/operations.md. Three stages:
 #
-#   graphiql  node:20-slim    fetches the pinned GraphiQL browser assets with npm and checks
-#                             them against their pinned hashes (the project's own
-#                             fullon_cache_api/graphiql/assets.py, which is stdlib-only)
+#   assets    node:20-slim    fetches the pinned browser assets of GraphiQL and of the
+#                             dashboard with npm and checks them against their pinned hashes
+#                             (the project's own installers, graphiql/assets.py and
+#                             dashboard/assets.py, and assets_npm.py: stdlib-only)
 #   builder   python:3.11-slim  builds the project's wheel, with those assets inside, and
 #                             installs it into the virtualenv /opt/venv
 #   runtime   python:3.11-slim  the virtualenv only; runs as an unprivileged user
@@ -18,18 +19,22 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG NODE_IMAGE=node:20-slim
 
-# --------------------------------------------------------------------------- graphiql
-FROM ${NODE_IMAGE} AS graphiql
+# --------------------------------------------------------------------------- assets
+FROM ${NODE_IMAGE} AS assets
 
-# assets.py runs `npm pack` and verifies every file's SRI hash; it needs a Python >= 3.10
+# The installers run `npm pack` and verify every file's SRI hash; they need a Python >= 3.10
 # (Debian bookworm's python3 is 3.11). This stage is discarded after the build.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /work
-COPY src/fullon_cache_api/graphiql/assets.py ./assets.py
+# Only the installers and the modules they import (the standard library's, and these).
+COPY src/fullon_cache_api/__init__.py src/fullon_cache_api/version.py src/fullon_cache_api/assets_npm.py ./fullon_cache_api/
+COPY src/fullon_cache_api/graphiql/__init__.py src/fullon_cache_api/graphiql/assets.py ./fullon_cache_api/graphiql/
+COPY src/fullon_cache_api/dashboard/__init__.py src/fullon_cache_api/dashboard/assets.py ./fullon_cache_api/dashboard/
 # Fails the build (exit 1) if npm cannot fetch the pinned packages or a hash differs.
-RUN python3 assets.py --dest /graphiql-static
+RUN python3 -m fullon_cache_api.graphiql.assets --dest /graphiql-static \
+    && python3 -m fullon_cache_api.dashboard.assets --dest /dashboard-static
 
 # --------------------------------------------------------------------------- builder
 FROM ${PYTHON_IMAGE} AS builder
@@ -39,13 +44,16 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-# The wheel's package data includes graphiql/static/**, so the assets are installed inside
-# the package (site-packages/fullon_cache_api/graphiql/static/), where the app serves them.
-COPY --from=graphiql /graphiql-static ./src/fullon_cache_api/graphiql/static
+# The wheel's package data includes graphiql/static/** and dashboard/static/**, so the assets
+# are installed inside the package (site-packages/fullon_cache_api/*/static/), where the app
+# serves them.
+COPY --from=assets /graphiql-static ./src/fullon_cache_api/graphiql/static
+COPY --from=assets /dashboard-static ./src/fullon_cache_api/dashboard/static
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install /wheels/fullon_cache_api-*.whl \
     && /opt/venv/bin/python -c "from fullon_cache_api.graphiql.assets import assets_available as ok; assert ok(), 'GraphiQL assets missing from the installed package'" \
+    && /opt/venv/bin/python -c "from fullon_cache_api.dashboard.assets import assets_available as ok; assert ok(), 'dashboard assets missing from the installed package'" \
     && /opt/venv/bin/fullon-cache-api serve --help > /dev/null
 
 # --------------------------------------------------------------------------- runtime

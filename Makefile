@@ -21,6 +21,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	$(BIN)/python -m fullon_cache_api.graphiql.assets || true
+	$(BIN)/python -m fullon_cache_api.dashboard.assets || true
 	touch $(STAMP)
 
 test: install

@@ -3,9 +3,9 @@
 No Docker engine runs here, so nothing is built. What can be checked without one is:
 the image runs a console script that exists, with a subcommand that exists; its
 HEALTHCHECK hits a real route and passes (or fails) against a real server; it runs as a
-non-root user and binds every interface; the GraphiQL assets are fetched by the project's
-own (stdlib-only) script into the package directory the wheel ships; every environment
-variable the files set is one the application reads, with a value it accepts; and the
+non-root user and binds every interface; the GraphiQL and dashboard assets are fetched by the
+project's own (stdlib-only) installers into the package directories the wheel ships; every
+environment variable the files set is one the application reads, with a value it accepts; and the
 server stops the way ``docker stop`` expects (SIGTERM -> clean exit).
 """
 
@@ -21,6 +21,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import tomllib
 from collections.abc import AsyncIterator, Mapping
@@ -32,6 +33,7 @@ import httpx
 import pytest
 import yaml
 
+from fullon_cache_api.dashboard import assets as dashboard_assets
 from fullon_cache_api.graphiql import assets as graphiql_assets
 from fullon_cache_api.server.app import create_app
 from fullon_cache_api.settings import Settings
@@ -174,8 +176,8 @@ def dockerfile() -> Dockerfile:
 
 def test_stages(dockerfile: Dockerfile) -> None:
     names = [stage.name for stage in dockerfile.stages]
-    assert names == ["graphiql", "builder", "runtime"]
-    assert dockerfile.stage("graphiql").base == "node:20-slim"
+    assert names == ["assets", "builder", "runtime"]
+    assert dockerfile.stage("assets").base == "node:20-slim"
     assert dockerfile.stage("builder").base == "python:3.11-slim"
     assert dockerfile.runtime.base == "python:3.11-slim"
 
@@ -243,42 +245,86 @@ def test_runtime_copies_only_the_venv(dockerfile: Dockerfile) -> None:
     assert "/opt/venv/bin/pip install /wheels/fullon_cache_api-" in builder_runs
 
 
-def test_graphiql_assets_end_up_in_the_installed_package(dockerfile: Dockerfile) -> None:
-    node = dockerfile.stage("graphiql")
-    [(_, [script_src], script_dest)] = [copy_parts(v) for v in node.all("COPY")]
-    assert (ROOT / script_src).resolve() == Path(graphiql_assets.__file__).resolve()
-    run = next(r for r in node.all("RUN") if PurePosixPath(script_dest).name in r)
-    dest = re.search(r"--dest (\S+)", run)
-    assert dest is not None, run
-    # The script runs without the package's dependencies: stdlib imports only.
-    tree = ast.parse(Path(graphiql_assets.__file__).read_text())
-    imported = {
-        name.split(".")[0]
-        for node_ in ast.walk(tree)
-        for name in (
-            [a.name for a in node_.names]
-            if isinstance(node_, ast.Import)
-            else [node_.module or ""]
-            if isinstance(node_, ast.ImportFrom) and node_.level == 0
-            else []
-        )
-    }
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+INSTALLERS = {"graphiql": graphiql_assets, "dashboard": dashboard_assets}
 
-    # The builder copies them into the package source before building the wheel ...
+
+def _import_time_imports(path: Path) -> set[str]:
+    """Absolute imports a module runs when imported: module level, outside ``if
+    TYPE_CHECKING:`` (imports inside functions run only when they are called)."""
+    names: set[str] = set()
+    pending: list[ast.stmt] = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module or "")
+        elif isinstance(node, ast.If):
+            if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+                pending.extend(node.body)
+            pending.extend(node.orelse)
+        elif isinstance(node, ast.Try):
+            pending.extend(node.body + node.orelse + node.finalbody)
+    return names
+
+
+def test_browser_assets_end_up_in_the_installed_package(
+    dockerfile: Dockerfile, tmp_path: Path
+) -> None:
+    node = dockerfile.stage("assets")
+    node_workdir = PurePosixPath(node.last("WORKDIR"))
+    # The stage copies the installers and what they import, in the package's own layout ...
+    copied: dict[PurePosixPath, Path] = {}
+    for opts, srcs, dest in map(copy_parts, node.all("COPY")):
+        assert "from" not in opts and dest.endswith("/"), (opts, dest)
+        for src in srcs:
+            copied[PurePosixPath(dest) / PurePosixPath(src).name] = ROOT / src
+    for inside, source in copied.items():
+        assert (ROOT / "src" / inside).resolve() == source.resolve(), inside
+    modules = {".".join(p.with_suffix("").parts).removesuffix(".__init__") for p in copied}
+    # ... which import nothing but the standard library and each other ...
+    for source in copied.values():
+        for name in _import_time_imports(source):
+            top = name.split(".")[0]
+            assert top in sys.stdlib_module_names or top == "__future__" or name in modules, (
+                source,
+                name,
+            )
+    # ... so they run with the standard library alone (-S: no site-packages).
+    for inside, source in copied.items():
+        (tmp_path / inside).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / inside).write_bytes(source.read_bytes())
+    runs = " ".join(node.all("RUN"))
     builder = dockerfile.stage("builder")
     workdir = PurePosixPath(builder.last("WORKDIR"))
-    [(srcs, into)] = [
-        (srcs, into)
-        for opts, srcs, into in map(copy_parts, builder.all("COPY"))
-        if opts.get("from") == "graphiql"
-    ]
-    assert srcs == [dest[1]]
-    static = Path(graphiql_assets.STATIC_DIR).relative_to(ROOT).as_posix()
-    assert PurePosixPath(os.path.normpath(workdir / into)) == workdir / static
-    # ... whose package data ships that directory.
+    builder_copies = [copy_parts(v) for v in builder.all("COPY")]
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "graphiql/static/**/*" in package_data["package-data"]["fullon_cache_api"]
+    for name, module in INSTALLERS.items():
+        assert Path(module.__file__).resolve() in {p.resolve() for p in copied.values()}
+        found = re.search(rf"python3 -m {re.escape(module.__name__)} --dest (\S+)", runs)
+        assert found is not None, (name, runs)
+        ran = subprocess.run(
+            [sys.executable, "-S", "-m", module.__name__, "--help"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        # The builder copies the assets into the package source before building the wheel ...
+        [into] = [
+            into
+            for opts, srcs, into in builder_copies
+            if opts.get("from") == "assets" and srcs == [found[1]]
+        ]
+        static = Path(module.STATIC_DIR).relative_to(ROOT).as_posix()
+        assert PurePosixPath(os.path.normpath(workdir / into)) == workdir / static
+        # ... whose package data ships that directory ...
+        assert f"{name}/static/**/*" in package_data["package-data"]["fullon_cache_api"]
+        # ... and checks that the installed package has them.
+        assert f"from {module.__name__} import assets_available" in " ".join(builder.all("RUN"))
+    assert str(node_workdir) == "/work"
 
 
 # --------------------------------------------------------------------------- healthcheck
@@ -379,6 +425,7 @@ def test_dockerignore(dockerfile: Dockerfile) -> None:
         "src/fullon_cache_api/__pycache__/cli.cpython-311.pyc",
         "src/fullon_cache_api.egg-info/PKG-INFO",
         "src/fullon_cache_api/graphiql/static/manifest.json",
+        "src/fullon_cache_api/dashboard/static/manifest.json",
         ".env",
     ):
         assert _ignored(path, patterns), f"{path} is sent to the build context"
@@ -395,7 +442,11 @@ def test_dockerignore(dockerfile: Dockerfile) -> None:
     for src in sources:
         assert (ROOT / src).exists(), src
         assert not _ignored(src, patterns), f"{src} is copied but excluded by .dockerignore"
-    for path in ("src/fullon_cache_api/cli.py", "src/fullon_cache_api/graphiql/page.py"):
+    for path in (
+        "src/fullon_cache_api/cli.py",
+        "src/fullon_cache_api/graphiql/page.py",
+        "src/fullon_cache_api/dashboard/app/main.js",
+    ):
         assert not _ignored(path, patterns), path
     # The wheel's metadata reads the readme named in pyproject.toml.
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]

@@ -196,6 +196,22 @@ def _demo_socket(port: int | None) -> socket.socket:
     return sock
 
 
+def dashboard_banner_line(port: int, assets: bool | None, live: bool) -> str | None:
+    """The demo banner's dashboard line (``assets`` None: the dashboard is turned off)."""
+    if assets is None:
+        return None
+    from fullon_cache_api.dashboard.page import DASHBOARD_PATH, INSTALL_HINT
+
+    url = f"http://{DEMO_HOST}:{port}{DASHBOARD_PATH}"
+    if live:  # the live market's open-order queue
+        from fullon_cache_api.simulator.live import LOCAL_OID
+
+        url += f"?queue={LOCAL_OID}"
+    if not assets:
+        return f"Dashboard: {url} (assets not installed, no npm?: run `{INSTALL_HINT}`)"
+    return f"Dashboard: {url}"
+
+
 def _script(name: str) -> str:
     """How a new shell in the current directory runs this installation's ``name`` script:
     a relative path when the environment is below the current directory (``make demo``:
@@ -226,11 +242,19 @@ def client_commands(ws_url: str) -> list[str]:
 
 
 def _print_banner(
-    redis_url: str, redis_binary: str, port: int, assets: bool, live: bool, stop_after: float | None
+    redis_url: str,
+    redis_binary: str,
+    port: int,
+    assets: bool,
+    live: bool,
+    stop_after: float | None,
+    dashboard_assets: bool | None = None,
 ) -> None:
     url = f"http://{DEMO_HOST}:{port}/graphql"
     ws_url = f"ws://{DEMO_HOST}:{port}/graphql"
     graphiql = "served locally" if assets else "not installed (no npm?): the page uses a CDN"
+    dashboard = dashboard_banner_line(port, dashboard_assets, live)
+    dashboard_line = f"\n  {dashboard}" if dashboard else ""
     stop = (
         f"Stops by itself after {stop_after:g} s."
         if stop_after is not None
@@ -243,7 +267,7 @@ fullon_cache_api demo
   Redis:     {redis_url} (private, seeded with the demo scenario; {redis_binary})
   Live data: {"on: a simulated market" if live else "off: the seeded snapshot does not change"}
   GraphiQL assets: {graphiql}
-  GraphiQL:  {url}
+  GraphiQL:  {url}{dashboard_line}
   {stop}
 
 The CLI, the examples and the Python client find the server with FULLON_CACHE_API_URL.
@@ -268,6 +292,7 @@ async def _serve_demo(
     assets: bool,
     stop_after: float | None,
     rate_hz: float,
+    dashboard_assets: bool | None = None,
 ) -> bool:
     from fullon_cache_api.server.app import create_app
     from fullon_cache_api.simulator import CacheWriter, seed_scenario
@@ -280,7 +305,9 @@ async def _serve_demo(
         await seed_scenario(writer)
         live = start_live_simulator(writer, rate_hz)
         port: int = sock.getsockname()[1]
-        _print_banner(redis_url, redis_binary, port, assets, live is not None, stop_after)
+        _print_banner(
+            redis_url, redis_binary, port, assets, live is not None, stop_after, dashboard_assets
+        )
         return await run_server(create_app(settings), settings, sock=sock, stop_after=stop_after)
     finally:
         if live is not None:
@@ -291,6 +318,7 @@ async def _serve_demo(
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from fullon_cache_api.dashboard.assets import fetch_assets as fetch_dashboard_assets
     from fullon_cache_api.embedded_redis import EmbeddedRedis, EmbeddedRedisError
     from fullon_cache_api.graphiql.assets import fetch_assets
 
@@ -298,6 +326,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     assets = fetch_assets()
+    dashboard_assets = fetch_dashboard_assets() if settings.dashboard else None
     try:
         sock = _demo_socket(args.port)
     except OSError as exc:
@@ -314,7 +343,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         try:
             ok = asyncio.run(
                 _serve_demo(
-                    settings, redis_server.binary, sock, assets, args.run_seconds, args.rate
+                    settings,
+                    redis_server.binary,
+                    sock,
+                    assets,
+                    args.run_seconds,
+                    args.rate,
+                    dashboard_assets,
                 )
             )
         finally:

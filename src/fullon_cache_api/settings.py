@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     process_stale_seconds: float = Field(default=120.0, gt=30)
 
     graphiql: bool = True
+    dashboard: bool = True
     introspection: bool = True
 
     @field_validator("allowed_origins", mode="before")

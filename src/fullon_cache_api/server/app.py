@@ -1,5 +1,6 @@
 """The Starlette application: ``/graphql`` (HTTP, Server-Sent Events, multipart and
-WebSocket), ``/health``, ``/ready``, ``/metrics``, GraphiQL and its locally served assets.
+WebSocket), ``/health``, ``/ready``, ``/metrics``, GraphiQL and its locally served assets,
+and the ``/dashboard`` page.
 
 The endpoints are plain module-level functions reading the process's :class:`Services`
 (``app.state.services``), which the lifespan builds in one step and shuts down along one
@@ -21,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from fullon_cache_api.dashboard import dashboard_routes
 from fullon_cache_api.graphiql import graphiql_mount, render_graphiql
 from fullon_cache_api.schema import schema as default_schema
 from fullon_cache_api.server import redact, sse, wire
@@ -142,6 +144,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
     ]
     if settings.graphiql:
         found.append(graphiql_mount(GRAPHIQL_STATIC))
+    if settings.dashboard:
+        found.extend(dashboard_routes(settings))
     return found
 
 
