@@ -204,11 +204,14 @@ def test_demo_stops_cleanly_on_signal(start_demo: StartDemo, sig: signal.Signals
 
 def test_demo_picks_a_free_port_when_8000_is_busy(start_demo: StartDemo) -> None:
     blocker = socket.socket()
+    # Past connections to 8000 (an earlier test's demo) linger in TIME_WAIT: without
+    # SO_REUSEADDR the bind would fail although nothing listens, and the port be free.
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         blocker.bind(("127.0.0.1", 8000))
         blocker.listen()
     except OSError:
-        pass  # already busy: the same situation
+        pass  # another process listens on it: the same situation
     try:
         demo = start_demo("--run-seconds", "30")
         url = _assert_demo_serves(demo)
