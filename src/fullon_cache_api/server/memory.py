@@ -17,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import logging
 from collections.abc import Callable
-
-log = logging.getLogger("fullon.api.cache.server")
 
 #: How long the expensive queries must have been done before memory is trimmed: a burst
 #: of them is trimmed after once, not between each.
@@ -37,7 +34,11 @@ def _malloc_trim() -> Callable[[], None] | None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
-    return lambda: trim(0) and None
+
+    def trim_all() -> None:
+        trim(0)  # 0: keep no padding at the top of the heap
+
+    return trim_all
 
 
 class MemoryTrimmer:
