@@ -11,9 +11,7 @@ Playwright is absent. A full-page screenshot and the measured transfer size are 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -33,15 +31,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import redis.asyncio
 
 from fullon_cache_api.dashboard import assets_available, dashboard_routes, fetch_assets
 from fullon_cache_api.dashboard.assets import ALL_ASSETS, IMPORTS, MANIFEST_NAME, MODULES
 from fullon_cache_api.dashboard.page import INSTALL_HINT, AppBuild
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.server.app import create_app
-from fullon_cache_api.simulator import CacheWriter, seed_scenario
-from fullon_cache_api.simulator.live import LiveMarket
 from support.server import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -496,41 +491,46 @@ def test_choices_live_in_the_url(
 # --------------------------------------------------------------------------- serve over own Redis
 
 
+# The market runs in its own process: a stop is a kill, whatever the simulator is awaiting
+# (a thread's event loop that has not finished its cancellation cannot be closed).
+_MARKET_SCRIPT = """
+import asyncio, sys
+import redis.asyncio
+from fullon_cache_api.simulator import CacheWriter, seed_scenario
+from fullon_cache_api.simulator.live import LiveMarket
+
+async def main() -> None:
+    client = redis.asyncio.Redis.from_url(sys.argv[1], decode_responses=True)
+    writer = CacheWriter(client)
+    await seed_scenario(writer)
+    print("seeded", flush=True)
+    await LiveMarket(writer, rate_hz=5.0).run()
+
+asyncio.run(main())
+"""
+
+
 @pytest.fixture(scope="module")
-def market(browser: Any) -> Iterator[str]:
-    """A private Redis with the demo scenario, kept moving by a LiveMarket (its own thread);
+def market(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private Redis with the demo scenario, kept moving by a LiveMarket (its own process);
     only started when there is a browser to open its pages."""
     server = EmbeddedRedis()
     server.start()
     url = f"{server.url.rsplit('/', 1)[0]}/0"
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    task: list[asyncio.Task[None]] = []
-
-    async def run() -> None:
-        client = redis.asyncio.Redis.from_url(url, decode_responses=True)
-        try:
-            writer = CacheWriter(client)
-            await seed_scenario(writer)
-            task.append(asyncio.current_task())  # type: ignore[arg-type]
-            ready.set()
-            await LiveMarket(writer, rate_hz=5.0).run()
-        finally:
-            await client.aclose()
-
-    def thread_main() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(run())
-
-    thread = threading.Thread(target=thread_main, daemon=True)
-    thread.start()
-    assert ready.wait(START_DEADLINE_S)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MARKET_SCRIPT, url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path_factory.mktemp("market"),
+    )
+    process = Process(proc)
+    threading.Thread(target=process.pump, daemon=True).start()
     try:
+        process.wait_for(re.compile(r"^seeded$"))
         yield url
     finally:
-        loop.call_soon_threadsafe(task[0].cancel)
-        thread.join(timeout=10)
-        loop.close()
+        process.stop(signal.SIGKILL)
         server.stop()
 
 
