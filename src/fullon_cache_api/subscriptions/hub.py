@@ -75,6 +75,7 @@ class LiveHub:
         self._locks: dict[Hashable, _KeyLock] = {}
         self._recheck: asyncio.Task[None] | None = None
         self._periodic: asyncio.Task[None] | None = None
+        self._status_due = False
         self._closed = False
 
     async def start(self) -> None:
@@ -218,6 +219,18 @@ class LiveHub:
         )
 
     def _status_changed(self) -> None:
+        """Tell the streams that show the live layer's status, once per turn of the loop:
+        a lost feed fails every topic at once, and each failure reports here."""
+        if self._status_due:
+            return
+        self._status_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._announce_status)
+        except RuntimeError:  # no loop running (closing): nobody is listening
+            self._status_due = False
+
+    def _announce_status(self) -> None:
+        self._status_due = False
         for topic in list(self.topics.values()):
             if topic.spec.live_status:
                 topic.touch()
