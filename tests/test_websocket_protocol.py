@@ -58,10 +58,14 @@ class MemorySocket:
         return await self.incoming.get()
 
     async def send(self, frames: list[str]) -> None:
+        self.send_now(frames)
+
+    def send_now(self, frames: list[str]) -> bool:
         if self.closed.done():
             raise SocketClosed
         for frame in frames:
             self.sent.put_nowait(json.loads(frame))
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         if not self.closed.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
@@ -30,7 +31,13 @@ class OperationHost:
     (id → task and lane) and the outbox they write to, which ends a slow subscription's
     operation and closes a connection too far behind."""
 
-    def __init__(self, services: Services, framing: Framing) -> None:
+    def __init__(
+        self,
+        services: Services,
+        framing: Framing,
+        *,
+        write_now: Callable[[list[str]], bool] | None = None,
+    ) -> None:
         settings = services.settings
         self.services = services
         self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
@@ -41,6 +48,7 @@ class OperationHost:
             ),
             on_slow=self._slow,
             on_overflow=self._overflow,
+            write_now=write_now,  # a transport that can write without waiting (outbox.py)
         )
 
     def close(self, code: int, reason: str = "") -> None:

@@ -19,6 +19,14 @@ Frames wait here until the connection's writer sends them, in batches:
 
 Payloads rendered once for many subscribers (a delivery group's) are shared; what only one
 subscriber needs (its snapshot, its merged changes) is rendered when it is sent.
+
+**When nothing waits, frames skip the queue.** A transport that can write without waiting
+(``write_now``: the WebSocket on the server's own protocol) gets a rendered event or query
+result at the end of the current turn of the event loop, without waking the writer: every
+frame queued for the connection in that turn (all its subscriptions due for one event, or a
+query's ``next`` and ``complete``) leaves in one write. Anything else (something queued,
+the writer busy, the transport's buffer full, a payload to render) takes the queue; frames
+that could not be written then go first in the writer's next batch, so order holds.
 """
 
 from __future__ import annotations
@@ -119,6 +127,7 @@ class Outbox:
         *,
         on_slow: Callable[[Lane], None] | None = None,
         on_overflow: Callable[[], None] | None = None,
+        write_now: Callable[[list[str]], bool] | None = None,
     ) -> None:
         self.framing = framing
         self.limits = limits
@@ -132,6 +141,11 @@ class Outbox:
         self._close: tuple[int, str] | None = None
         self._closed = False
         self._send_started: float | None = None
+        # Writing straight away (see the module's docstring).
+        self._write_now = write_now
+        self._now: list[str] = []  # frames for the end of this loop turn, before the queue
+        self._flush_due = False
+        self._parked = False  # the writer waits with nothing to send
 
     # -- operations ----------------------------------------------------------------------
 
@@ -153,8 +167,13 @@ class Outbox:
             lane.changes = None
 
     def deliver(self, lane: Lane, delivery: Delivery) -> None:
-        """Queue one subscription event, coalesced by the stream's kind."""
+        """Queue one subscription event, coalesced by the stream's kind (or write it at the
+        end of this turn, when nothing waits)."""
         if not self._accepts(lane):
+            return
+        payload = delivery.payload
+        if payload is not None and self._parked and not self._ready and not self._control:
+            self._send_soon(self.framing.next_message(lane.id_json, payload))
             return
         kind = lane.kind
         if kind is StreamKind.VALUE and lane.pending:
@@ -172,8 +191,14 @@ class Outbox:
         """A query's result: ``next`` and ``complete``, sent together."""
         if not self._accepts(lane):
             return
+        complete = self.framing.complete_message(lane.id_json)
+        if self._parked and not self._ready and not self._control:
+            lane.closed = True
+            self._send_soon(self.framing.next_message(lane.id_json, payload))
+            self._send_soon(complete)
+            return
         self._append(lane, Delivery(_NO_EVENT, payload))
-        lane.terminal = self.framing.complete_message(lane.id_json)
+        lane.terminal = complete
         self._mark_ready(lane)
 
     def finish(self, lane: Lane, errors: list[dict[str, Any]] | None = None) -> None:
@@ -294,15 +319,40 @@ class Outbox:
             self._ready.append(lane)
         self._wake.set()
 
+    # -- writing straight away ------------------------------------------------------------
+
+    def _send_soon(self, frame: str) -> None:
+        self._now.append(frame)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """End of the turn: write what was sent soon in one go, else let the writer."""
+        self._flush_due = False
+        if not self._now:
+            return  # the writer took them
+        if self._parked and self._write_now is not None:
+            try:
+                if self._write_now(self._now):
+                    self._now = []
+                    return
+            except Exception:  # the socket is gone (or failing): the writer finds out
+                pass
+        self._wake.set()
+
     # -- the writer's side ---------------------------------------------------------------
 
     async def next_batch(self) -> Batch:
         """Wait for something to send: every control frame, then one item of each lane
         with something queued, in turn; the close frame once everything before it left."""
+        self._parked = False
         while True:
             if self._closed:
                 return Batch([], self._close or (1000, ""))
-            frames = list(self._control)
+            frames = self._now
+            self._now = []
+            frames.extend(self._control)
             self._control.clear()
             for _ in range(len(self._ready)):
                 lane = self._ready.popleft()
@@ -319,7 +369,11 @@ class Outbox:
                 return Batch([], self._close)
             self._wake.clear()
             if not self._ready and not self._control and self._close is None:
-                await self._wake.wait()
+                self._parked = self._write_now is not None
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._parked = False
 
     async def _take(self, lane: Lane) -> list[str]:
         frames: list[str] = []

@@ -44,7 +44,7 @@ class State(Enum):
 
 class GraphQLWebSocket(OperationHost):
     def __init__(self, socket: Socket, protocol: wire.WireProtocol, services: Services) -> None:
-        super().__init__(services, protocol)
+        super().__init__(services, protocol, write_now=socket.send_now)
         self.socket = socket
         self.protocol = protocol
         self.settings = settings = services.settings
