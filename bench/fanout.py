@@ -79,6 +79,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import node_peer
 from bench._common import (
+    PRODUCT_WS,
     REPO_ROOT,
     TRANSPORT_WS,
     PySpy,
@@ -91,6 +92,7 @@ from bench._common import (
     today,
     versions,
     write_section,
+    ws_text,
 )
 
 SECTION = "fanout"
@@ -112,7 +114,7 @@ SCALE = 1_000_000  # price = step * SCALE + sequence number within the step
 
 TARGETS: dict[str, str] = {
     "floor": "bench.floor_fanout_server:create_app",
-    "product": "bench.fanout:product_app",
+    "product": f"bench.fanout:product_app@{PRODUCT_WS}",
     "naive": "bench.naive_subscription:create_app",
     **node_peer.TARGETS,
 }
@@ -121,8 +123,10 @@ DESCRIPTIONS = {
     "subscription, payload serialised once per event and a pre-built envelope per "
     "subscriber (only the id differs), latest value only when behind, no GraphQL engine "
     "(`bench/floor_fanout_server.py`)",
-    "product": "`fullon_cache_api.server.app.create_app(Settings(...))`: one Redis pub/sub "
-    "connection per process, identical subscriptions grouped and executed once per event",
+    "product": "`fullon_cache_api.server.app.create_app(Settings(...))` on the server's own "
+    "uvicorn WebSocket protocol (`server/ws_protocol.py`), as `fullon-cache-api serve` runs "
+    "it: one Redis pub/sub connection per process, identical subscriptions grouped and "
+    "executed once per event, one write per connection and event",
     "naive": "`strawberry.asgi.GraphQL` with an async-generator subscription that opens its "
     "own Redis pub/sub per subscriber and yields every decoded tick "
     "(`bench/naive_subscription.py`)",
@@ -1409,7 +1413,7 @@ def report(args: argparse.Namespace, run: Run) -> str:
         + ". "
         + node_peer.peer_line(args.targets, args.peer_skipped),
         "",
-        f"Subscription `{QUERY}`. Each Python target runs under uvicorn (`--ws {args.ws}`, "
+        f"Subscription `{QUERY}`. Each Python target runs under uvicorn ({ws_text(args.ws)}, "
         "uvloop, httptools), the Node peer as `node bench/peers/node/server.mjs` (`ws` "
         "declines the clients' permessage-deflate offer, its default), each in its own "
         "process with its own private redis-server; "
@@ -1571,7 +1575,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-memory", dest="memory", action="store_false")
     parser.add_argument("--no-load", dest="load", action="store_false")
-    parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation")
+    parser.add_argument(
+        "--ws",
+        default=None,
+        help="uvicorn --ws implementation for every Python target (default: the product on "
+        "its own protocol, the others on uvicorn's auto)",
+    )
     parser.add_argument(
         "--compression",
         default="deflate",
@@ -1583,6 +1592,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="none",
         choices=["none", "deflate", "off"],
         help="then run floor and product again with this client compression (off: don't)",
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:FACTORY[@WS]",
+        help="also measure this app (factory(redis_url, port) -> ASGI app) on uvicorn's --ws "
+        "WS (a name or module:Class), e.g. a variant of the product; repeatable",
     )
     parser.add_argument("--extra-subs", type=int_list, default=[1000])
     parser.add_argument("--extra-rates", type=int_list, default=[10, 100, 1000])
@@ -1617,6 +1634,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(TARGETS)
     if unknown or not args.targets:
         parser.error(f"unknown targets: {sorted(unknown)}")
+    for extra in args.extra:
+        name, _, spec = extra.partition("=")
+        if not name or ":" not in spec or name in TARGETS:
+            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
+        TARGETS[name] = spec
+        DESCRIPTIONS[name] = f"`{spec}`"
+        args.targets.append(name)
     args.targets.sort(key=list(TARGETS).index)
     args.peer_skipped = None
     wanted = [name for name in args.targets if name in node_peer.TARGETS]
