@@ -93,7 +93,9 @@ class Lane:
         self.queued = False  # waiting for its turn in the outbox
         self.kind: StreamKind | None = None  # None: a query (one result)
         self.renderer: Renderer | None = None
-        self.pending: deque[Delivery] = deque()
+        # A list, not a deque: an empty deque takes 624 bytes, and most lanes are empty
+        # (a lane holds at most one VALUE event, merged KEYED changes, or a PUSH backlog).
+        self.pending: list[Delivery] = []
         self.changes: ChangeSet[Any] | None = None  # KEYED: merged changes of a backlog
         self.last: TopicEvent | None = None  # KEYED: the newest event merged
         self.terminal: str | None = None  # complete/error, sent after what is pending
@@ -274,7 +276,7 @@ class Outbox:
         if lane.changes is None:
             lane.changes = ChangeSet(renderer.item_key)
             while lane.pending:
-                old = lane.pending.popleft()
+                old = lane.pending.pop(0)
                 self.bytes -= len(old.payload or "")
                 self.coalesced += 1
                 if old.event.known and isinstance(old.event.change, ChangeEvent):
@@ -387,7 +389,7 @@ class Outbox:
                 if payload is not None:
                     frames.append(self.framing.next_message(lane.id_json, payload))
         elif lane.pending:
-            delivery = lane.pending.popleft()
+            delivery = lane.pending.pop(0)
             payload = delivery.payload
             self.bytes -= len(payload or "")
             if payload is None and lane.renderer is not None:

@@ -76,6 +76,7 @@ class LiveHub:
         self._recheck: asyncio.Task[None] | None = None
         self._periodic: asyncio.Task[None] | None = None
         self._status_due = False
+        self._domain_options: dict[str, TopicOptions] = {}
         self._closed = False
 
     async def start(self) -> None:
@@ -274,6 +275,13 @@ class LiveHub:
                 del self._locks[key]
 
     def _options(self, spec: TopicSpec) -> TopicOptions:
+        """The options of a topic of ``spec``'s domain (one object per domain, shared)."""
+        options = self._domain_options.get(spec.domain)
+        if options is None:
+            options = self._domain_options[spec.domain] = self._new_options(spec)
+        return options
+
+    def _new_options(self, spec: TopicSpec) -> TopicOptions:
         settings = self.settings
         return TopicOptions(
             poll_interval_s=self.poll_interval(spec.domain),

@@ -49,6 +49,48 @@ UNKNOWN: Any = _Unknown()
 """The ``change`` of an event whose state could not be read (see ``error``)."""
 
 
+class Flag:
+    """``asyncio.Event``'s interface without its cost when nobody waits: an Event holds a
+    624-byte deque from the start, and every topic has two (about 1.5 KB a topic, which
+    is a subscription's when each has a topic of its own). Waiters get a future each."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            waiters = self._waiters
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """What a topic reads and how it learns about changes.
@@ -140,6 +182,41 @@ class TopicOptions:
 
 
 class Topic:
+    # Slots and a replay buffer made on first use: a server with many distinct topics
+    # (every subscription on its own ticker) holds one of these per subscription.
+    __slots__ = (
+        "_changed",
+        "_dirty",
+        "_early",
+        "_keyspace",
+        "_list_cursor",
+        "_mode_tasks",
+        "_push",
+        "_resnapshot",
+        "_safety_check",
+        "_stopped",
+        "_subscriptions",
+        "_tasks",
+        "cache",
+        "epoch",
+        "error",
+        "feed",
+        "items",
+        "last_notified",
+        "linger",
+        "mode",
+        "options",
+        "problems",
+        "ready",
+        "replay",
+        "seq",
+        "spec",
+        "stats",
+        "streams",
+        "unknown",
+        "value",
+    )
+
     def __init__(
         self,
         spec: TopicSpec,
@@ -157,13 +234,13 @@ class Topic:
         self.epoch = new_epoch()
         self.seq = 0
         self.streams: set[TopicStream] = set()
-        self.ready = asyncio.Event()
+        self.ready = Flag()
         self.value: Any = None
         self.items: dict[Hashable, Any] = {}
         self.problems: tuple[Problem, ...] = ()
         self.error: ApiError | None = None  # what is wrong with the current state
         self.unknown = False  # the state cannot be read (``error`` says why)
-        self.replay: deque[TopicEvent] = deque(maxlen=options.replay_events or 1)
+        self.replay: deque[TopicEvent] | None = None  # KEYED and PUSH: the newest events
         self.stats = TopicStats()
         self.linger: asyncio.TimerHandle | None = None
         self.last_notified = 0.0  # monotonic time of the last keyspace notification
@@ -173,7 +250,7 @@ class Topic:
         self._changed = Listener(self._on_changed, self._on_reset)
         self._subscriptions: list[tuple[str, bool, Listener]] = []
         self._keyspace: list[tuple[str, bool, Listener]] = []
-        self._dirty = asyncio.Event()
+        self._dirty = Flag()
         self._safety_check = False
         self._resnapshot = False  # the next read is published as a SNAPSHOT
         self._stopped = False
@@ -313,7 +390,7 @@ class Topic:
             return None
         if seq == self.seq:
             return []
-        buffered = list(self.replay)
+        buffered = list(self.replay or ())
         if not buffered or buffered[0].seq > seq + 1:
             return None
         return [event for event in buffered if event.seq > seq]
@@ -326,6 +403,8 @@ class Topic:
         event = TopicEvent(self.seq, time.time(), change, self.problems, self.error)
         self.stats.events += 1
         if self.spec.kind is not StreamKind.VALUE:
+            if self.replay is None:
+                self.replay = deque(maxlen=self.options.replay_events or 1)
             self.replay.append(event)
         for stream in list(self.streams):
             stream.deliver(event)
