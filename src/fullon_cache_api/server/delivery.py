@@ -330,18 +330,7 @@ class DeliveryRunner:
     ) -> None:
         """Deliver one subscription to ``sink`` until its stream ends (or this task is
         cancelled); ``RequestError`` when it cannot start."""
-        key = (
-            id(prepared.document),
-            prepared.operation_name,
-            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b"",
-            scope_key,
-        )
-        group = self.groups.get(key)
-        if group is None:
-            context = self.context_factory(scopes)
-            group = Group(key, prepared, variables or None, self.executor, context)
-            self.groups[key] = group
-            group.start()
+        group = self._group(prepared, variables, scopes, scope_key)
         member = Member(sink, lane)
         group.pending += 1
         try:
@@ -366,6 +355,31 @@ class DeliveryRunner:
             if group.leave(member):
                 self._forget(group)
                 await self._close(group)
+
+    def _group(
+        self,
+        prepared: PreparedOperation,
+        variables: Any,
+        scopes: frozenset[str],
+        scope_key: str,
+    ) -> Group:
+        """The group of this subscription, started if new. (A function of its own: the
+        key and the variables are not kept alive by a subscriber's waiting frame.)"""
+        variables = prepared.variables_with(variables)
+        key = (
+            id(prepared.document),
+            prepared.operation_name,
+            # Text: orjson's bytes keep a 4 KB buffer, however short the JSON.
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode() if variables else "",
+            scope_key,
+        )
+        group = self.groups.get(key)
+        if group is None:
+            context = self.context_factory(scopes)
+            group = Group(key, prepared, variables or None, self.executor, context)
+            self.groups[key] = group
+            group.start()
+        return group
 
     def _forget(self, group: Group) -> None:
         if self.groups.get(group.key) is group:
