@@ -77,20 +77,22 @@ async def run_operation(
     executor = services.executor
     try:
         variables = payload.get("variables")
+        extensions = payload.get("extensions")
         prepared = executor.prepare(
             payload.get("query"),
             payload.get("operationName"),
             variables,
-            payload.get("extensions"),  # persisted queries (server/persisted.py)
+            extensions,  # persisted queries (server/persisted.py)
         )
+        del payload  # a subscription waits here for hours: keep only what it needs
         if prepared.kind is OperationType.SUBSCRIPTION:
             executor.authorize(prepared, scopes)
-            extensions = payload.get("extensions")
             resume = (
                 parse_cursor(extensions.get("resumeAfter"))
                 if isinstance(extensions, dict)
                 else None
             )
+            del extensions
             await services.runner.run(
                 outbox,
                 lane,

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from fullon_cache_api.cache import Problem
 from fullon_cache_api.errors import ApiError
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, ChangeSet, StreamKind
-from fullon_cache_api.subscriptions.topics import UNKNOWN, Flag, Topic, TopicEvent, TopicSpec
+from fullon_cache_api.subscriptions.flag import Flag
+from fullon_cache_api.subscriptions.topics import UNKNOWN, Topic, TopicEvent, TopicSpec
 
 if TYPE_CHECKING:
     from fullon_cache_api.subscriptions.hub import LiveHub

@@ -30,6 +30,7 @@ from fullon_cache_api.cache.watch import keyspace_channel
 from fullon_cache_api.errors import ApiError, CacheUnavailable, CorruptData, InternalError
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, StreamKind
 from fullon_cache_api.subscriptions.feed import Listener, RedisFeed
+from fullon_cache_api.subscriptions.flag import Flag
 
 if TYPE_CHECKING:
     from fullon_cache_api.subscriptions.stream import TopicStream
@@ -49,49 +50,7 @@ UNKNOWN: Any = _Unknown()
 """The ``change`` of an event whose state could not be read (see ``error``)."""
 
 
-class Flag:
-    """``asyncio.Event``'s interface without its cost when nobody waits: an Event holds a
-    624-byte deque from the start, and every topic has two (about 1.5 KB a topic, which
-    is a subscription's when each has a topic of its own). Waiters get a future each."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    async def wait(self) -> None:
-        if self._set:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = [waiter]
-        else:
-            self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            waiters = self._waiters
-            if waiters is not None and waiter in waiters:
-                waiters.remove(waiter)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TopicSpec:
     """What a topic reads and how it learns about changes.
 
@@ -152,7 +111,7 @@ class TopicEvent:
         return self.change is not UNKNOWN
 
 
-@dataclass
+@dataclass(slots=True)
 class TopicStats:
     loads: int = 0
     events: int = 0
@@ -247,7 +206,7 @@ class Topic:
         self._tasks: list[asyncio.Task[None]] = []
         self._mode_tasks: list[asyncio.Task[None]] = []
         self._push = Listener(self._on_push, self._on_reset)
-        self._changed = Listener(self._on_changed, self._on_reset)
+        self._changed: Listener | None = None  # made when keyspace events are watched
         self._subscriptions: list[tuple[str, bool, Listener]] = []
         self._keyspace: list[tuple[str, bool, Listener]] = []
         self._dirty = Flag()
@@ -339,6 +298,8 @@ class Topic:
         if self.mode == "keyspace":
             for key in spec.watch:
                 channel = keyspace_channel(self.options.keyspace_db, key)
+                if self._changed is None:
+                    self._changed = Listener(self._on_changed, self._on_reset)
                 self._keyspace.append((channel, "*" in key, self._changed))
             for name, is_pattern, listener in self._keyspace:
                 await self.feed.subscribe(name, listener, pattern=is_pattern)
