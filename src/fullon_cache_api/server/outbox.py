@@ -196,8 +196,11 @@ class Outbox:
         complete = self.framing.complete_message(lane.id_json)
         if self._parked and not self._ready and not self._control:
             lane.closed = True
-            self._send_soon(self.framing.next_message(lane.id_json, payload))
-            self._send_soon(complete)
+            self._now.append(self.framing.next_message(lane.id_json, payload))
+            self._now.append(complete)
+            # Nothing else is due for this result: written now, not at the end of the turn
+            # (with whatever else was due this turn, in order).
+            self._flush()
             return
         self._append(lane, Delivery(_NO_EVENT, payload))
         lane.terminal = complete
@@ -327,11 +330,14 @@ class Outbox:
         self._now.append(frame)
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush_at_end_of_turn)
+
+    def _flush_at_end_of_turn(self) -> None:
+        self._flush_due = False
+        self._flush()
 
     def _flush(self) -> None:
         """End of the turn: write what was sent soon in one go, else let the writer."""
-        self._flush_due = False
         if not self._now:
             return  # the writer took them
         if self._parked and self._write_now is not None:
