@@ -166,6 +166,13 @@ NOTES = [
     "falls, because the product and the floor keep only the newest tick for a subscriber "
     "that is behind; the naive server and the Node peer (graphql-redis-subscriptions "
     "queues every event for every subscriber) queue every tick and fall behind instead.",
+    "* When the product writes faster than the clients read (1,000 subscribers at 1,000 "
+    "pub/s: two client processes parse every message while sharing the two CPUs with the "
+    "servers, Redis and the publisher), its messages wait in the clients' socket buffers: "
+    "its latency there is the clients' backlog. A server that cannot keep up (the floor, "
+    "near 100% of a core there) drops ticks at the source instead, and shows a lower "
+    "latency for fewer deliveries. Coalescing per subscriber starts when the socket stops "
+    "taking data, so a reader that is behind still gets the newest tick, not every tick.",
     "* Server CPU per delivery at low rates (1 subscriber, 10 to 100 pub/s) is mostly the cost "
     "of waking up for each event and of the server's timers, not of the delivery itself; "
     "latencies at low rates are also higher than at moderate ones (idle CPUs wake up "
