@@ -398,6 +398,8 @@ class Executor:
         (:mod:`~fullon_cache_api.server.admission`; ``RequestError`` ``RATE_LIMITED`` when
         the server is too busy with expensive queries to give it a turn)."""
         variables = prepared.variables_with(_variables(variables))
+        if prepared.cost <= self.budget.free_cost:  # cheap: admitted at once, held nothing
+            return await self._execute(prepared, variables, context)
         try:
             async with self.budget.admit(prepared.cost):
                 return await self._execute(prepared, variables, context)
@@ -435,6 +437,8 @@ class Executor:
     ) -> dict[str, Any]:
         """One subscription event (the value of its root field) to a response dict,
         synchronously: with the compiled plan, else with graphql-core."""
+        if prepared.literals is not None:  # a delivery group's variables have them already
+            variables = prepared.variables_with(variables)
         plan = prepared.plan
         if plan is not None and prepared.kind is OperationType.SUBSCRIPTION:
             return response(plan.execute_event(event, variables, context), context)
