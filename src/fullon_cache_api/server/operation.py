@@ -73,7 +73,9 @@ async def run_operation(
     payload: dict[str, Any],
     scopes: frozenset[str],
     scope_key: str,
+    on_done: Callable[[], None] | None = None,
 ) -> None:
+    """Run one operation to its end; ``on_done`` is called last, however it ends."""
     executor = services.executor
     try:
         variables = payload.get("variables")
@@ -111,3 +113,6 @@ async def run_operation(
     except Exception:
         log.exception("operation %s failed", lane.id_json[:64])
         outbox.finish(lane, [error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL)])
+    finally:
+        if on_done is not None:
+            on_done()

@@ -240,11 +240,13 @@ class GraphQLWebSocket(OperationHost):
         self.operation_count += 1
         # The operation itself is the task (no wrapper coroutine: a subscription's task
         # lives as long as it does, and each frame it holds costs memory).
+        ended = functools.partial(self._ended, op_id, lane)
         task = asyncio.create_task(
-            run_operation(self.services, self.outbox, lane, payload, self.scopes, self.scope_key)
+            run_operation(
+                self.services, self.outbox, lane, payload, self.scopes, self.scope_key, ended
+            )
         )
         self.operations[op_id] = (task, lane)
-        task.add_done_callback(functools.partial(self._ended, op_id, lane))
 
     def _on_complete(self, op_id: Any) -> None:
         if not isinstance(op_id, str):
@@ -256,7 +258,7 @@ class GraphQLWebSocket(OperationHost):
             task.cancel()
             self.outbox.drop(lane)
 
-    def _ended(self, op_id: str, lane: Lane, _task: asyncio.Task[None]) -> None:
+    def _ended(self, op_id: str, lane: Lane) -> None:
         entry = self.operations.get(op_id)
         if entry is not None and entry[1] is lane:
             del self.operations[op_id]
