@@ -58,11 +58,12 @@ class MemorySocket:
         return await self.incoming.get()
 
     async def send(self, frames: list[str]) -> None:
-        self.send_now(frames)
+        if not self.send_now(frames):
+            raise SocketClosed
 
     def send_now(self, frames: list[str]) -> bool:
         if self.closed.done():
-            raise SocketClosed
+            return False
         for frame in frames:
             self.sent.put_nowait(json.loads(frame))
         return True

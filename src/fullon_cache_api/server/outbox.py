@@ -129,7 +129,7 @@ class Outbox:
         *,
         on_slow: Callable[[Lane], None] | None = None,
         on_overflow: Callable[[], None] | None = None,
-        write_now: Callable[[list[str]], bool] | None = None,
+        write_now: Callable[[list[str]], bool] | None = None,  # False: cannot write now
     ) -> None:
         self.framing = framing
         self.limits = limits
@@ -340,14 +340,10 @@ class Outbox:
         """End of the turn: write what was sent soon in one go, else let the writer."""
         if not self._now:
             return  # the writer took them
-        if self._parked and self._write_now is not None:
-            try:
-                if self._write_now(self._now):
-                    self._now = []
-                    return
-            except Exception:  # the socket is gone (or failing): the writer finds out
-                pass
-        self._wake.set()
+        if self._parked and self._write_now is not None and self._write_now(self._now):
+            self._now = []
+            return
+        self._wake.set()  # the writer sends them (and finds out if the socket is gone)
 
     # -- the writer's side ---------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class Socket(Protocol):
 
     def send_now(self, frames: list[str]) -> bool:
         """Write text frames at once, without waiting, if the socket can: False when it
-        cannot take them now (send them with :meth:`send`). Raises :class:`SocketClosed`."""
+        cannot take them now, or is closed (send them with :meth:`send`, which says)."""
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -174,7 +174,8 @@ class FramedSocket(StarletteSocket):
         self._write(frames)
 
     def send_now(self, frames: list[str]) -> bool:
-        if not self._wire.writable:
+        wire = self._wire
+        if not wire.writable or not wire.open:
             return False
         self._write(frames)
         return True
