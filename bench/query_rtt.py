@@ -276,11 +276,6 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
             if args.http:
                 target.http = RawHTTPClient(target.server.port)
                 await target.http.connect()
-            if args.qps:
-                for _ in range(args.qps_connections):
-                    client = GraphQLWSClient(target.server.ws_url, compression=args.compression)
-                    await client.connect()
-                    target.qps_clients.append(client)
         await check_equivalence(targets, args.http)
 
         for target in targets:  # warm-up: connection pools, document caches, CPU caches
@@ -323,7 +318,16 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
 
 
 async def measure_qps(args: argparse.Namespace, targets: list[Target]) -> None:
-    """Interleaved timed blocks of :func:`qps_block` on every target's connections."""
+    """Interleaved timed blocks of :func:`qps_block` on every target's connections.
+
+    The connections open here, not with the others: idle through the round trips, they
+    would read none of the product's keep-alive pings and be closed (1011) after
+    ``WS_PONG_TIMEOUT``."""
+    for target in targets:
+        for _ in range(args.qps_connections):
+            client = GraphQLWSClient(target.server.ws_url, compression=args.compression)
+            await client.connect()
+            target.qps_clients.append(client)
     for target in targets:  # warm-up
         await qps_block(target.qps_clients, args.qps_warmup)
     me = os.getpid()
