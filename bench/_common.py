@@ -138,19 +138,20 @@ def proc_rss_bytes(pid: int) -> int | None:
 
 @dataclass
 class ServerProcess:
-    """``app`` (``module:factory``) served by uvicorn in a child process.
+    """``app`` (``module:factory``, optionally ``@WS``) served by uvicorn in a child process.
 
     The factory is called as ``factory(redis_url, port)`` in the child and returns the ASGI
-    app. Uvicorn's defaults are kept (uvloop, httptools, ``ws="auto"``) unless ``ws`` says
-    otherwise. With ``profile`` set, the child runs under cProfile and writes its stats
-    there when stopped.
+    app. Uvicorn's defaults are kept (uvloop, httptools, ``ws="auto"``) unless the spec's
+    ``@WS`` (a uvicorn ``--ws`` name or a ``module:Class`` protocol, e.g. the product's own,
+    :data:`PRODUCT_WS`) or ``ws`` (which wins) says otherwise. With ``profile`` set, the
+    child runs under cProfile and writes its stats there when stopped.
     """
 
     name: str
     app: str
     redis_url: str
     port: int = field(default_factory=free_port)
-    ws: str = "auto"
+    ws: str | None = None
     profile: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
@@ -176,9 +177,15 @@ class ServerProcess:
             return None
         return proc_rss_bytes(self.proc.pid)
 
+    @property
+    def ws_protocol(self) -> str:
+        """The uvicorn ``--ws`` this server runs with."""
+        return self.ws or split_spec(self.app)[1] or "auto"
+
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "bench._common", self.app]
-        command += ["--redis-url", self.redis_url, "--port", str(self.port), "--ws", self.ws]
+        command = [sys.executable, "-m", "bench._common", split_spec(self.app)[0]]
+        command += ["--redis-url", self.redis_url, "--port", str(self.port)]
+        command += ["--ws", self.ws_protocol]
         if self.profile is not None:
             command += ["--profile", str(self.profile)]
         return command
@@ -236,6 +243,27 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+#: The product's own uvicorn WebSocket protocol (``fullon-cache-api serve`` runs on it).
+PRODUCT_WS = "fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol"
+
+
+def ws_text(ws: str | None) -> str:
+    """How a report says which uvicorn ``--ws`` the Python targets ran on."""
+    if ws is not None:
+        return f"`--ws {ws}`"
+    return (
+        "the product on its own WebSocket protocol (`server/ws_protocol.py`: uvicorn's "
+        "websockets-sansio, batches framed by the server and written in one system call), "
+        "the other Python targets on `--ws auto` (websockets-sansio)"
+    )
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``module:factory@WS`` → ``("module:factory", "WS")``; no ``@``: ``(spec, None)``."""
+    app, sep, ws = spec.partition("@")
+    return app, (ws if sep else None)
 
 
 def _load_factory(spec: str) -> Callable[[str, int], Any]:

@@ -79,6 +79,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import node_peer
 from bench._common import (
+    PRODUCT_WS,
     REPO_ROOT,
     TRANSPORT_WS,
     PySpy,
@@ -91,6 +92,7 @@ from bench._common import (
     today,
     versions,
     write_section,
+    ws_text,
 )
 
 SECTION = "fanout"
@@ -112,7 +114,7 @@ SCALE = 1_000_000  # price = step * SCALE + sequence number within the step
 
 TARGETS: dict[str, str] = {
     "floor": "bench.floor_fanout_server:create_app",
-    "product": "bench.fanout:product_app",
+    "product": f"bench.fanout:product_app@{PRODUCT_WS}",
     "naive": "bench.naive_subscription:create_app",
     **node_peer.TARGETS,
 }
@@ -121,8 +123,10 @@ DESCRIPTIONS = {
     "subscription, payload serialised once per event and a pre-built envelope per "
     "subscriber (only the id differs), latest value only when behind, no GraphQL engine "
     "(`bench/floor_fanout_server.py`)",
-    "product": "`fullon_cache_api.server.app.create_app(Settings(...))`: one Redis pub/sub "
-    "connection per process, identical subscriptions grouped and executed once per event",
+    "product": "`fullon_cache_api.server.app.create_app(Settings(...))` on the server's own "
+    "uvicorn WebSocket protocol (`server/ws_protocol.py`), as `fullon-cache-api serve` runs "
+    "it: one Redis pub/sub connection per process, identical subscriptions grouped and "
+    "executed once per event, one write per connection and event",
     "naive": "`strawberry.asgi.GraphQL` with an async-generator subscription that opens its "
     "own Redis pub/sub per subscriber and yields every decoded tick "
     "(`bench/naive_subscription.py`)",
@@ -147,8 +151,11 @@ GOAL_P999_CELL = (100, 100)
 GOAL_P999_MS = 20.0
 GOAL_MEMORY_KB = {"one document": 4.0, "distinct topics": 12.0}
 MEMORY_KINDS = {"one document": IDLE_QUERY, "distinct topics": TOPIC_QUERY}
-# A target whose p99 passes this at some rate is not measured at higher rates (same level).
+# A target whose p99 passes this at some rate while its server process is busy (at least
+# OVERLOADED_CPU_SHARE of a core) is not measured at higher rates (same level). A server
+# that is not that busy has outrun its clients: the latency is their backlog.
 OVERLOADED_P99_MS = 1000.0
+OVERLOADED_CPU_SHARE = 0.8
 
 
 NOTES = [
@@ -162,6 +169,13 @@ NOTES = [
     "falls, because the product and the floor keep only the newest tick for a subscriber "
     "that is behind; the naive server and the Node peer (graphql-redis-subscriptions "
     "queues every event for every subscriber) queue every tick and fall behind instead.",
+    "* When the product writes faster than the clients read (1,000 subscribers at 1,000 "
+    "pub/s: two client processes parse every message while sharing the two CPUs with the "
+    "servers, Redis and the publisher), its messages wait in the clients' socket buffers: "
+    "its latency there is the clients' backlog. A server that cannot keep up (the floor, "
+    "near 100% of a core there) drops ticks at the source instead, and shows a lower "
+    "latency for fewer deliveries. Coalescing per subscriber starts when the socket stops "
+    "taking data, so a reader that is behind still gets the newest tick, not every tick.",
     "* Server CPU per delivery at low rates (1 subscriber, 10 to 100 pub/s) is mostly the cost "
     "of waking up for each event and of the server's timers, not of the delivery itself; "
     "latencies at low rates are also higher than at moderate ones (idle CPUs wake up "
@@ -1048,7 +1062,9 @@ class Bench:
                             f"server CPU {cell.cpu_us_per_delivery:6.1f} µs/delivery"
                             + (f", {cell.missing} not drained" if cell.missing else "")
                         )
-                        if cell.saturated or cell.latency_ms(0.99) > OVERLOADED_P99_MS:
+                        server_bound = cell.server_cpu_share >= OVERLOADED_CPU_SHARE
+                        late = cell.latency_ms(0.99) > OVERLOADED_P99_MS
+                        if cell.saturated or (late and server_bound):
                             # Far behind: higher rates would only queue more.
                             previous = run.skipped.get((name, subs), rate)
                             run.skipped[(name, subs)] = min(previous, rate)
@@ -1409,7 +1425,7 @@ def report(args: argparse.Namespace, run: Run) -> str:
         + ". "
         + node_peer.peer_line(args.targets, args.peer_skipped),
         "",
-        f"Subscription `{QUERY}`. Each Python target runs under uvicorn (`--ws {args.ws}`, "
+        f"Subscription `{QUERY}`. Each Python target runs under uvicorn ({ws_text(args.ws)}, "
         "uvloop, httptools), the Node peer as `node bench/peers/node/server.mjs` (`ws` "
         "declines the clients' permessage-deflate offer, its default), each in its own "
         "process with its own private redis-server; "
@@ -1423,8 +1439,10 @@ def report(args: argparse.Namespace, run: Run) -> str:
         "publisher's pipeline round trip included. A step ends when every subscription has "
         f"the step's last tick (or after {args.drain_timeout:g} s: ⚠ not drained). A target "
         "that did not drain, or whose p99 passed "
-        f"{OVERLOADED_P99_MS / 1000:g} s, is overloaded: its higher rates at that level are "
-        "skipped. Steps are interleaved across "
+        f"{OVERLOADED_P99_MS / 1000:g} s while its server used at least "
+        f"{OVERLOADED_CPU_SHARE:.0%} of a core, is overloaded: its higher rates at that "
+        "level are skipped (a server less busy than that has outrun its clients, and goes "
+        "on). Steps are interleaved across "
         f"targets (order rotated every step), {args.rounds} round(s), samples pooled. "
         "Delivered/s = messages received ÷ (first publish → last message); "
         "delivered / offered < 100% is latest-value coalescing (a subscriber that is "
@@ -1571,7 +1589,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-memory", dest="memory", action="store_false")
     parser.add_argument("--no-load", dest="load", action="store_false")
-    parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation")
+    parser.add_argument(
+        "--ws",
+        default=None,
+        help="uvicorn --ws implementation for every Python target (default: the product on "
+        "its own protocol, the others on uvicorn's auto)",
+    )
     parser.add_argument(
         "--compression",
         default="deflate",
@@ -1583,6 +1606,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="none",
         choices=["none", "deflate", "off"],
         help="then run floor and product again with this client compression (off: don't)",
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:FACTORY[@WS]",
+        help="also measure this app (factory(redis_url, port) -> ASGI app) on uvicorn's --ws "
+        "WS (a name or module:Class), e.g. a variant of the product; repeatable",
     )
     parser.add_argument("--extra-subs", type=int_list, default=[1000])
     parser.add_argument("--extra-rates", type=int_list, default=[10, 100, 1000])
@@ -1617,6 +1648,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(TARGETS)
     if unknown or not args.targets:
         parser.error(f"unknown targets: {sorted(unknown)}")
+    for extra in args.extra:
+        name, _, spec = extra.partition("=")
+        if not name or ":" not in spec or name in TARGETS:
+            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
+        TARGETS[name] = spec
+        DESCRIPTIONS[name] = f"`{spec}`"
+        args.targets.append(name)
     args.targets.sort(key=list(TARGETS).index)
     args.peer_skipped = None
     wanted = [name for name in args.targets if name in node_peer.TARGETS]

@@ -139,9 +139,10 @@ def is_node_spec(spec: str) -> bool:
 
 
 def server_process(
-    name: str, spec: str, redis_url: str, ws: str = "auto", **kwargs: object
+    name: str, spec: str, redis_url: str, ws: str | None = None, **kwargs: object
 ) -> ServerProcess:
-    """A uvicorn ServerProcess for ``module:factory``, a NodePeerProcess for ``node:...``."""
+    """A uvicorn ServerProcess for ``module:factory[@WS]`` (``ws``, when given, for every
+    Python target), a NodePeerProcess for ``node:...``."""
     if is_node_spec(spec):
         return NodePeerProcess(name, spec, redis_url, **kwargs)  # type: ignore[arg-type]
     return ServerProcess(name, spec, redis_url, ws=ws, **kwargs)  # type: ignore[arg-type]

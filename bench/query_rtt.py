@@ -54,6 +54,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import node_peer
 from bench._common import (
+    PRODUCT_WS,
     GraphQLWSClient,
     ProtocolError,
     PySpy,
@@ -68,6 +69,7 @@ from bench._common import (
     today,
     versions,
     write_section,
+    ws_text,
 )
 
 SECTION = "query_rtt"
@@ -95,14 +97,15 @@ TICK = {
 
 TARGETS: dict[str, str] = {
     "floor": "bench.floor_server:create_app",
-    "product": "bench.query_rtt:product_app",
+    "product": f"bench.query_rtt:product_app@{PRODUCT_WS}",
     "naive": "bench.naive_strawberry:create_app",
     **node_peer.TARGETS,
 }
 DESCRIPTIONS = {
     "floor": "hand-written graphql-transport-ws + HTTP endpoint, no GraphQL engine "
     "(`bench/floor_server.py`)",
-    "product": "`fullon_cache_api.server.app.create_app(Settings(...))`",
+    "product": "`fullon_cache_api.server.app.create_app(Settings(...))` on the server's own "
+    "uvicorn WebSocket protocol (`server/ws_protocol.py`), as `fullon-cache-api serve` runs it",
     "naive": "`strawberry.asgi.GraphQL` with an equivalent resolver, no caches "
     "(`bench/naive_strawberry.py`)",
     **node_peer.DESCRIPTIONS,
@@ -273,11 +276,6 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
             if args.http:
                 target.http = RawHTTPClient(target.server.port)
                 await target.http.connect()
-            if args.qps:
-                for _ in range(args.qps_connections):
-                    client = GraphQLWSClient(target.server.ws_url, compression=args.compression)
-                    await client.connect()
-                    target.qps_clients.append(client)
         await check_equivalence(targets, args.http)
 
         for target in targets:  # warm-up: connection pools, document caches, CPU caches
@@ -320,7 +318,16 @@ async def run_benchmark(args: argparse.Namespace, redis_url: str) -> list[Target
 
 
 async def measure_qps(args: argparse.Namespace, targets: list[Target]) -> None:
-    """Interleaved timed blocks of :func:`qps_block` on every target's connections."""
+    """Interleaved timed blocks of :func:`qps_block` on every target's connections.
+
+    The connections open here, not with the others: idle through the round trips, they
+    would read none of the product's keep-alive pings and be closed (1011) after
+    ``WS_PONG_TIMEOUT``."""
+    for target in targets:
+        for _ in range(args.qps_connections):
+            client = GraphQLWSClient(target.server.ws_url, compression=args.compression)
+            await client.connect()
+            target.qps_clients.append(client)
     for target in targets:  # warm-up
         await qps_block(target.qps_clients, args.qps_warmup)
     me = os.getpid()
@@ -585,7 +592,7 @@ def report(args: argparse.Namespace, targets: list[Target]) -> str:
         "",
         f"Query `{QUERY}` with variables `{orjson.dumps(VARIABLES).decode()}`, against one "
         "ticker in a private redis-server. Each Python target runs under uvicorn "
-        f"(`--ws {args.ws}`, uvloop, httptools) in its own process, the Node peer as "
+        f"({ws_text(args.ws)}, uvloop, httptools) in its own process, the Node peer as "
         "`node bench/peers/node/server.mjs`; one client process. "
         f"{args.iterations} measured round trips per target after {args.warmup} warm-up, "
         f"in {args.rounds} interleaved rounds (order rotated every round). Ratios are to the "
@@ -675,7 +682,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="leave the Node.js peer out (by default it runs when `node` is installed)",
     )
-    parser.add_argument("--ws", default="auto", help="uvicorn --ws implementation")
+    parser.add_argument(
+        "--ws",
+        default=None,
+        help="uvicorn --ws implementation for every Python target (default: the product on "
+        "its own protocol, the others on uvicorn's auto)",
+    )
     parser.add_argument(
         "--compression",
         default="deflate",
@@ -744,7 +756,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for extra in args.extra:
         name, _, spec = extra.partition("=")
         if not name or ":" not in spec or name in TARGETS:
-            parser.error(f"--extra needs NAME=module:factory with a new name, not {extra!r}")
+            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
         TARGETS[name] = spec
         DESCRIPTIONS[name] = f"`{spec}`"
         args.targets.append(name)

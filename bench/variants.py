@@ -1,9 +1,23 @@
-"""Variants of the product to measure beside it with ``--extra NAME=bench.variants:FACTORY``.
+"""Variants of the product to measure beside it with ``--extra NAME=bench.variants:FACTORY``
+(add ``@WS`` to serve one on a uvicorn ``--ws`` of its own: a name such as ``auto``,
+``websockets`` or ``wsproto``, or a ``module:Class``).
 
 ``without_plans``: the product with compiled plans turned off, so graphql-core executes
 every operation, as before ``server/plan.py``. It measures what the plans save::
 
     .venv/bin/python bench/query_rtt.py --quick --extra plan-off=bench.variants:without_plans
+
+The WebSocket write path (issue 14), with ``P`` for
+``fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol``::
+
+    .venv/bin/python bench/fanout.py --quick \
+        --extra asgi=bench.fanout:product_app@auto \
+        --extra ws-framing=bench.variants:websockets_framing@P \
+        --extra deflate-all=bench.variants:compress_every_message@P
+
+``bench.fanout:product_app@auto`` is the product on uvicorn's own protocol (one ASGI send
+per message); ``websockets_framing`` frames batches with the ``websockets`` library instead
+of by hand; ``compress_every_message`` compresses every message when deflate is negotiated.
 """
 
 from __future__ import annotations
@@ -21,4 +35,37 @@ def without_plans(redis_url: str, port: int) -> Any:
         return None
 
     plan.compile_plan = no_plan  # the executor looks it up when it caches a document
+    return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def compress_every_message(redis_url: str, port: int) -> Any:
+    """The product with ``WS_COMPRESS_MIN_BYTES=0``: with permessage-deflate negotiated,
+    every message is compressed (what uvicorn's own protocols do). Serve it on the
+    product's protocol: ``--extra deflate-all=bench.variants:compress_every_message@PRODUCT``
+    where PRODUCT is ``fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol``."""
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    return create_app(Settings(redis_url=redis_url, api_port=port, ws_compress_min_bytes=0))
+
+
+def websockets_framing(redis_url: str, port: int) -> Any:
+    """The product on its own protocol, but each batch framed by the ``websockets``
+    library's sans-I/O ``ServerProtocol`` (``send_text`` per message, then one
+    ``data_to_send`` and one ``transport.write``) instead of by ``socket.encode_frames``:
+    what framing by hand saves."""
+    from fullon_cache_api.server import socket
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def write(self: socket.FramedSocket, frames: list[str]) -> None:
+        wire = self._wire
+        if not wire.open:
+            raise socket.SocketClosed
+        conn = wire._protocol.conn
+        for frame in frames:
+            conn.send_text(frame.encode())
+        wire.write(b"".join(conn.data_to_send()))
+
+    socket.FramedSocket._write = write  # type: ignore[method-assign]
     return create_app(Settings(redis_url=redis_url, api_port=port))

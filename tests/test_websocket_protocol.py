@@ -58,10 +58,15 @@ class MemorySocket:
         return await self.incoming.get()
 
     async def send(self, frames: list[str]) -> None:
-        if self.closed.done():
+        if not self.send_now(frames):
             raise SocketClosed
+
+    def send_now(self, frames: list[str]) -> bool:
+        if self.closed.done():
+            return False
         for frame in frames:
             self.sent.put_nowait(json.loads(frame))
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         if not self.closed.done():

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from fullon_cache_api.client.cli_commands import add_client_commands
 from fullon_cache_api.logging_setup import configure_logging
-from fullon_cache_api.server.serving import GracefulServer, listen
+from fullon_cache_api.server.serving import GracefulServer, listen, websocket_options
 from fullon_cache_api.settings import Settings
 from fullon_cache_api.version import __version__
 
@@ -95,8 +95,7 @@ async def run_server(
         app,
         host=host,
         port=port,
-        ws="auto",
-        ws_max_size=settings.ws_max_message_bytes,
+        **websocket_options(settings),
         log_config=None,  # configure_logging() is in charge
         lifespan="on",
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),

@@ -50,7 +50,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from fullon_cache_api.server.app import create_app
-from fullon_cache_api.server.serving import GracefulServer, listen
+from fullon_cache_api.server.serving import GracefulServer, listen, websocket_options
 from fullon_cache_api.settings import Settings
 
 __all__ = ["CacheWebSocketServer"]
@@ -156,8 +156,7 @@ class CacheWebSocketServer:
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            ws="auto",
-            ws_max_size=settings.ws_max_message_bytes,
+            **websocket_options(settings),
             log_config=None,  # the embedding program owns logging
             lifespan="on",
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),

@@ -33,6 +33,7 @@ from fullon_cache_api.schema import schema as default_schema
 from fullon_cache_api.server.app import create_app
 from fullon_cache_api.server.services import Services
 from fullon_cache_api.server.serving import GracefulServer
+from fullon_cache_api.server.ws_protocol import FramedWebSocketProtocol
 from fullon_cache_api.settings import Settings
 
 STARTUP_TIMEOUT = 10.0
@@ -173,14 +174,18 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    settings: Settings, *, schema: strawberry.Schema = default_schema
+    settings: Settings, *, schema: strawberry.Schema = default_schema, ws: Any = None
 ) -> AsyncIterator[RunningServer]:
-    """Serve ``create_app(settings)`` with uvicorn in the current event loop."""
+    """Serve ``create_app(settings)`` with uvicorn in the current event loop, on the
+    server's own WebSocket protocol (as ``fullon-cache-api serve`` does) unless ``ws``
+    names another (``"auto"``: uvicorn's default, the app then sends through ASGI)."""
     app = create_app(settings, schema=schema)
     config = uvicorn.Config(
         app,
         host=settings.api_host,
         port=settings.api_port,
+        ws=FramedWebSocketProtocol if ws is None else ws,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         lifespan="on",
         log_level=logging.WARNING,
         access_log=False,

@@ -30,7 +30,7 @@ from fullon_cache_api.server.http import graphiql_unavailable, graphql_http, wan
 from fullon_cache_api.server.middleware import http_middleware
 from fullon_cache_api.server.origins import origin_allowed
 from fullon_cache_api.server.services import Services, build_services
-from fullon_cache_api.server.socket import StarletteSocket
+from fullon_cache_api.server.socket import socket_for
 from fullon_cache_api.server.websocket import GraphQLWebSocket, reject
 from fullon_cache_api.settings import Settings, get_settings
 from fullon_cache_api.version import __version__
@@ -59,7 +59,7 @@ async def graphql_endpoint(request: Request) -> Response:
 
 async def graphql_websocket(websocket: WebSocket) -> None:
     services = services_of(websocket.app)
-    socket = StarletteSocket(websocket)
+    socket = socket_for(websocket, services.settings.ws_compress_min_bytes)
     address = socket.address
     offered = socket.offered_subprotocols
     refused = services.limiter.acquire(address)  # no await before it: bursts cannot overshoot

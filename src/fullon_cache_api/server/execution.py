@@ -57,6 +57,7 @@ from fullon_cache_api.server.cost import operation_cost, root_field_nodes
 from fullon_cache_api.server.limits import check_limits
 from fullon_cache_api.server.memory import MemoryTrimmer
 from fullon_cache_api.server.persisted import PersistedQueries, PersistedQueryError
+from fullon_cache_api.server.templates import Shape, Template, make_template, shape_of
 from fullon_cache_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,10 +87,17 @@ class PreparedOperation:
     cost: int = 0
     scopes: frozenset[str] = frozenset()  # the scopes of its root fields
     plan: Plan | None = None  # its compiled plan; None: graphql-core executes it
+    literals: dict[str, str] | None = None  # a template's variables (server.templates)
 
     @property
     def kind(self) -> OperationType:
         return self.operation.operation
+
+    def variables_with(self, variables: Any) -> Any:
+        """The client's variables plus the literals its text gave the document's template."""
+        if self.literals is None or not (variables is None or isinstance(variables, dict)):
+            return variables
+        return {**variables, **self.literals} if variables else dict(self.literals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,7 @@ class _Parsed:
     document: DocumentNode | None
     errors: list[dict[str, Any]] | None
     operations: dict[int, _Operation] = field(default_factory=dict)  # by id(operation node)
+    literals: dict[str, str] | None = None  # the text's values of its template's variables
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
@@ -151,6 +160,8 @@ class Executor:
         self.hide_suggestions = not settings.introspection
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
         self._cache_size = settings.document_cache_size
+        # Documents that differ only in string arguments share a template (by shape).
+        self._templates: OrderedDict[str, tuple[Template, dict[int, _Operation]]] = OrderedDict()
         self.persisted = PersistedQueries.from_settings(settings)
         self.budget = CostBudget(
             settings.max_inflight_cost,
@@ -217,7 +228,13 @@ class Executor:
                 ErrorCode.QUERY_TOO_COMPLEX,
             )
         return PreparedOperation(
-            parsed.document, operation, operation_name, cost, info.scopes, info.plan
+            parsed.document,
+            operation,
+            operation_name,
+            cost,
+            info.scopes,
+            info.plan,
+            parsed.literals,
         )
 
     def authorize(self, prepared: PreparedOperation, scopes: frozenset[str]) -> None:
@@ -282,12 +299,55 @@ class Executor:
         if cached is not None:
             self._cache.move_to_end(query)
             return cached
-        parsed = self._parse_and_validate(query)
-        if self._cache_size:
-            self._cache[query] = parsed
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        if not self._cache_size:
+            return self._parse_and_validate(query)
+        shape = (
+            shape_of(query, self.settings.max_tokens)
+            if len(query) <= self.settings.max_query_bytes
+            else None
+        )
+        parsed = self._from_template(shape) if shape is not None else None
+        if parsed is None:
+            parsed = self._parse_and_validate(query)
+            if shape is not None and parsed.document is not None:
+                parsed = self._templated(shape, parsed.document) or parsed
+        self._cache[query] = parsed
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
         return parsed
+
+    def _from_template(self, shape: Shape) -> _Parsed | None:
+        """A text of a known shape: the template's document with this text's literals."""
+        entry = self._templates.get(shape.key)
+        if entry is None:
+            return None
+        template, operations = entry
+        literals = template.values(shape)
+        if literals is None:
+            return None
+        self._templates.move_to_end(shape.key)
+        return _Parsed(template.document, None, operations, literals)
+
+    def _templated(self, shape: Shape, document: DocumentNode) -> _Parsed | None:
+        """Make a valid document the template of its shape (``None``: it cannot be one)."""
+        made = make_template(self.graphql_schema, document, shape)
+        if made is None:
+            return None
+        template, template_document = made
+        errors = validate(
+            self.graphql_schema,
+            template_document,
+            self._rules,
+            max_errors=1,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if errors:
+            return None
+        operations: dict[int, _Operation] = {}
+        self._templates[shape.key] = (template, operations)
+        if len(self._templates) > self._cache_size:
+            self._templates.popitem(last=False)
+        return _Parsed(template_document, None, operations, template.values(shape))
 
     def _parse_and_validate(self, query: str) -> _Parsed:
         settings = self.settings
@@ -337,7 +397,9 @@ class Executor:
         """Run a query to a response dict, once admitted by its cost
         (:mod:`~fullon_cache_api.server.admission`; ``RequestError`` ``RATE_LIMITED`` when
         the server is too busy with expensive queries to give it a turn)."""
-        variables = _variables(variables)
+        variables = prepared.variables_with(_variables(variables))
+        if prepared.cost <= self.budget.free_cost:  # cheap: admitted at once, held nothing
+            return await self._execute(prepared, variables, context)
         try:
             async with self.budget.admit(prepared.cost):
                 return await self._execute(prepared, variables, context)
@@ -375,6 +437,8 @@ class Executor:
     ) -> dict[str, Any]:
         """One subscription event (the value of its root field) to a response dict,
         synchronously: with the compiled plan, else with graphql-core."""
+        if prepared.literals is not None:  # a delivery group's variables have them already
+            variables = prepared.variables_with(variables)
         plan = prepared.plan
         if plan is not None and prepared.kind is OperationType.SUBSCRIPTION:
             return response(plan.execute_event(event, variables, context), context)

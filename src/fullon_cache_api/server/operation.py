@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
@@ -30,7 +31,13 @@ class OperationHost:
     (id → task and lane) and the outbox they write to, which ends a slow subscription's
     operation and closes a connection too far behind."""
 
-    def __init__(self, services: Services, framing: Framing) -> None:
+    def __init__(
+        self,
+        services: Services,
+        framing: Framing,
+        *,
+        write_now: Callable[[list[str]], bool] | None = None,
+    ) -> None:
         settings = services.settings
         self.services = services
         self.operations: dict[str, tuple[asyncio.Task[None], Lane]] = {}
@@ -41,6 +48,7 @@ class OperationHost:
             ),
             on_slow=self._slow,
             on_overflow=self._overflow,
+            write_now=write_now,  # a transport that can write without waiting (outbox.py)
         )
 
     def close(self, code: int, reason: str = "") -> None:
@@ -65,24 +73,28 @@ async def run_operation(
     payload: dict[str, Any],
     scopes: frozenset[str],
     scope_key: str,
+    on_done: Callable[[], None] | None = None,
 ) -> None:
+    """Run one operation to its end; ``on_done`` is called last, however it ends."""
     executor = services.executor
     try:
         variables = payload.get("variables")
+        extensions = payload.get("extensions")
         prepared = executor.prepare(
             payload.get("query"),
             payload.get("operationName"),
             variables,
-            payload.get("extensions"),  # persisted queries (server/persisted.py)
+            extensions,  # persisted queries (server/persisted.py)
         )
+        del payload  # a subscription waits here for hours: keep only what it needs
         if prepared.kind is OperationType.SUBSCRIPTION:
             executor.authorize(prepared, scopes)
-            extensions = payload.get("extensions")
             resume = (
                 parse_cursor(extensions.get("resumeAfter"))
                 if isinstance(extensions, dict)
                 else None
             )
+            del extensions
             await services.runner.run(
                 outbox,
                 lane,
@@ -101,3 +113,6 @@ async def run_operation(
     except Exception:
         log.exception("operation %s failed", lane.id_json[:64])
         outbox.finish(lane, [error_dict(INTERNAL_MESSAGE, ErrorCode.INTERNAL)])
+    finally:
+        if on_done is not None:
+            on_done()

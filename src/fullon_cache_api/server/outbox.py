@@ -19,6 +19,14 @@ Frames wait here until the connection's writer sends them, in batches:
 
 Payloads rendered once for many subscribers (a delivery group's) are shared; what only one
 subscriber needs (its snapshot, its merged changes) is rendered when it is sent.
+
+**When nothing waits, frames skip the queue.** A transport that can write without waiting
+(``write_now``: the WebSocket on the server's own protocol) gets a rendered event or query
+result at the end of the current turn of the event loop, without waking the writer: every
+frame queued for the connection in that turn (all its subscriptions due for one event, or a
+query's ``next`` and ``complete``) leaves in one write. Anything else (something queued,
+the writer busy, the transport's buffer full, a payload to render) takes the queue; frames
+that could not be written then go first in the writer's next batch, so order holds.
 """
 
 from __future__ import annotations
@@ -85,7 +93,9 @@ class Lane:
         self.queued = False  # waiting for its turn in the outbox
         self.kind: StreamKind | None = None  # None: a query (one result)
         self.renderer: Renderer | None = None
-        self.pending: deque[Delivery] = deque()
+        # A list, not a deque: an empty deque takes 624 bytes, and most lanes are empty
+        # (a lane holds at most one VALUE event, merged KEYED changes, or a PUSH backlog).
+        self.pending: list[Delivery] = []
         self.changes: ChangeSet[Any] | None = None  # KEYED: merged changes of a backlog
         self.last: TopicEvent | None = None  # KEYED: the newest event merged
         self.terminal: str | None = None  # complete/error, sent after what is pending
@@ -119,6 +129,7 @@ class Outbox:
         *,
         on_slow: Callable[[Lane], None] | None = None,
         on_overflow: Callable[[], None] | None = None,
+        write_now: Callable[[list[str]], bool] | None = None,  # False: cannot write now
     ) -> None:
         self.framing = framing
         self.limits = limits
@@ -132,6 +143,11 @@ class Outbox:
         self._close: tuple[int, str] | None = None
         self._closed = False
         self._send_started: float | None = None
+        # Writing straight away (see the module's docstring).
+        self._write_now = write_now
+        self._now: list[str] = []  # frames for the end of this loop turn, before the queue
+        self._flush_due = False
+        self._parked = False  # the writer waits with nothing to send
 
     # -- operations ----------------------------------------------------------------------
 
@@ -153,8 +169,13 @@ class Outbox:
             lane.changes = None
 
     def deliver(self, lane: Lane, delivery: Delivery) -> None:
-        """Queue one subscription event, coalesced by the stream's kind."""
+        """Queue one subscription event, coalesced by the stream's kind (or write it at the
+        end of this turn, when nothing waits)."""
         if not self._accepts(lane):
+            return
+        payload = delivery.payload
+        if payload is not None and self._parked and not self._ready and not self._control:
+            self._send_soon(self.framing.next_message(lane.id_json, payload))
             return
         kind = lane.kind
         if kind is StreamKind.VALUE and lane.pending:
@@ -172,8 +193,17 @@ class Outbox:
         """A query's result: ``next`` and ``complete``, sent together."""
         if not self._accepts(lane):
             return
+        complete = self.framing.complete_message(lane.id_json)
+        if self._parked and not self._ready and not self._control:
+            lane.closed = True
+            self._now.append(self.framing.next_message(lane.id_json, payload))
+            self._now.append(complete)
+            # Nothing else is due for this result: written now, not at the end of the turn
+            # (with whatever else was due this turn, in order).
+            self._flush()
+            return
         self._append(lane, Delivery(_NO_EVENT, payload))
-        lane.terminal = self.framing.complete_message(lane.id_json)
+        lane.terminal = complete
         self._mark_ready(lane)
 
     def finish(self, lane: Lane, errors: list[dict[str, Any]] | None = None) -> None:
@@ -249,7 +279,7 @@ class Outbox:
         if lane.changes is None:
             lane.changes = ChangeSet(renderer.item_key)
             while lane.pending:
-                old = lane.pending.popleft()
+                old = lane.pending.pop(0)
                 self.bytes -= len(old.payload or "")
                 self.coalesced += 1
                 if old.event.known and isinstance(old.event.change, ChangeEvent):
@@ -294,15 +324,39 @@ class Outbox:
             self._ready.append(lane)
         self._wake.set()
 
+    # -- writing straight away ------------------------------------------------------------
+
+    def _send_soon(self, frame: str) -> None:
+        self._now.append(frame)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_at_end_of_turn)
+
+    def _flush_at_end_of_turn(self) -> None:
+        self._flush_due = False
+        self._flush()
+
+    def _flush(self) -> None:
+        """End of the turn: write what was sent soon in one go, else let the writer."""
+        if not self._now:
+            return  # the writer took them
+        if self._parked and self._write_now is not None and self._write_now(self._now):
+            self._now = []
+            return
+        self._wake.set()  # the writer sends them (and finds out if the socket is gone)
+
     # -- the writer's side ---------------------------------------------------------------
 
     async def next_batch(self) -> Batch:
         """Wait for something to send: every control frame, then one item of each lane
         with something queued, in turn; the close frame once everything before it left."""
+        self._parked = False
         while True:
             if self._closed:
                 return Batch([], self._close or (1000, ""))
-            frames = list(self._control)
+            frames = self._now
+            self._now = []
+            frames.extend(self._control)
             self._control.clear()
             for _ in range(len(self._ready)):
                 lane = self._ready.popleft()
@@ -319,7 +373,11 @@ class Outbox:
                 return Batch([], self._close)
             self._wake.clear()
             if not self._ready and not self._control and self._close is None:
-                await self._wake.wait()
+                self._parked = self._write_now is not None
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._parked = False
 
     async def _take(self, lane: Lane) -> list[str]:
         frames: list[str] = []
@@ -333,7 +391,7 @@ class Outbox:
                 if payload is not None:
                     frames.append(self.framing.next_message(lane.id_json, payload))
         elif lane.pending:
-            delivery = lane.pending.popleft()
+            delivery = lane.pending.pop(0)
             payload = delivery.payload
             self.bytes -= len(payload or "")
             if payload is None and lane.renderer is not None:

@@ -219,7 +219,7 @@ class _Field:
     typename: str | None = None  # ``__typename``: this constant
     compute: Callable[..., Any] | None = None  # a computed field's resolver
     root_param: str | None = None  # which of its parameters takes the record
-    renames: dict[str, str] = field(default_factory=dict)  # GraphQL → Python argument
+    renames: dict[str, str] = field(default_factory=lambda: _NO_RENAMES)  # GraphQL → Python
     args: _Arguments | None = None
     resolve: Callable[..., Any] | None = None  # a root field's resolver (schema.direct)
     scope: str | None = None  # a root field's scope
@@ -547,9 +547,21 @@ def _synchronously(coroutine: Coroutine[Any, Any, Any]) -> Any:
 # --------------------------------------------------------------------------- fast path
 
 
+_NO_RENAMES: dict[str, str] = {}  # shared, never written (a field with renames gets its own)
+
+
 def _leaf(type_: GraphQLLeafType, nullable: bool) -> Fast:
     """A scalar or enum. Values graphql-core's built-in scalars return unchanged are taken
-    as they are; the others go through the type's own ``coerce_output_value``."""
+    as they are; the others go through the type's own ``coerce_output_value``. One per
+    type and nullability, shared by every plan (they hold nothing of a document)."""
+    key = (type_, nullable)
+    leaf = _LEAVES.get(key)
+    if leaf is None:
+        leaf = _LEAVES[key] = _new_leaf(type_, nullable)
+    return leaf
+
+
+def _new_leaf(type_: GraphQLLeafType, nullable: bool) -> Fast:
     coerce = type_.coerce_output_value
 
     def coerced(value: Any) -> Any:
@@ -597,6 +609,9 @@ def _leaf(type_: GraphQLLeafType, nullable: bool) -> Fast:
         return coerced(value)
 
     return other
+
+
+_LEAVES: dict[tuple[GraphQLLeafType, bool], Fast] = {}
 
 
 def _list(items: Fast, nullable: bool, limit: int | None) -> Fast:

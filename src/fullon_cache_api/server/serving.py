@@ -1,4 +1,5 @@
-"""Running the app in uvicorn, with the shutdown GraphQL clients expect.
+"""Running the app in uvicorn, with the shutdown GraphQL clients expect, on the server's
+own WebSocket protocol (:func:`websocket_options`).
 
 uvicorn's own shutdown closes WebSockets with 1012 (service restart) before the app hears
 about it. Here, once the server stops accepting, the app's :meth:`Services.shutdown` runs
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+
+from fullon_cache_api.server.ws_protocol import FramedWebSocketProtocol
+from fullon_cache_api.settings import Settings
 
 log = logging.getLogger("fullon.api.cache.server")
 
@@ -31,6 +36,17 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's WebSocket options for the app: its own protocol (each batch of frames in
+    one write, below the ASGI send chain: ``server/ws_protocol.py``), the message size
+    limit and whether permessage-deflate is accepted."""
+    return {
+        "ws": FramedWebSocketProtocol,
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+    }
 
 
 class GracefulServer(uvicorn.Server):

@@ -13,6 +13,7 @@ it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from enum import Enum
@@ -44,7 +45,7 @@ class State(Enum):
 
 class GraphQLWebSocket(OperationHost):
     def __init__(self, socket: Socket, protocol: wire.WireProtocol, services: Services) -> None:
-        super().__init__(services, protocol)
+        super().__init__(services, protocol, write_now=socket.send_now)
         self.socket = socket
         self.protocol = protocol
         self.settings = settings = services.settings
@@ -237,7 +238,14 @@ class GraphQLWebSocket(OperationHost):
             self.outbox.finish(lane, [error_dict(message_text, ErrorCode.RATE_LIMITED)])
             return
         self.operation_count += 1
-        task = asyncio.create_task(self._run(op_id, lane, payload))
+        # The operation itself is the task (no wrapper coroutine: a subscription's task
+        # lives as long as it does, and each frame it holds costs memory).
+        ended = functools.partial(self._ended, op_id, lane)
+        task = asyncio.create_task(
+            run_operation(
+                self.services, self.outbox, lane, payload, self.scopes, self.scope_key, ended
+            )
+        )
         self.operations[op_id] = (task, lane)
 
     def _on_complete(self, op_id: Any) -> None:
@@ -250,15 +258,10 @@ class GraphQLWebSocket(OperationHost):
             task.cancel()
             self.outbox.drop(lane)
 
-    async def _run(self, op_id: str, lane: Lane, payload: dict[str, Any]) -> None:
-        try:
-            await run_operation(
-                self.services, self.outbox, lane, payload, self.scopes, self.scope_key
-            )
-        finally:
-            entry = self.operations.get(op_id)
-            if entry is not None and entry[1] is lane:
-                del self.operations[op_id]
+    def _ended(self, op_id: str, lane: Lane) -> None:
+        entry = self.operations.get(op_id)
+        if entry is not None and entry[1] is lane:
+            del self.operations[op_id]
 
     # -- timers ------------------------------------------------------------------------
 

@@ -19,25 +19,27 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from fullon_cache_api.subscriptions.flag import Flag
+
 log = logging.getLogger("fullon.api.cache.feed")
 
 MessageHandler = Callable[[str, bytes], None]
 ResetHandler = Callable[[], None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Listener:
     on_message: MessageHandler
     on_reset: ResetHandler | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     pattern: bool
     listeners: list[Listener] = field(default_factory=list)
     # Set once the (P)SUBSCRIBE was sent on a live connection: from then on every message
     # published reaches the listeners, so they may read the state (subscribe, then snapshot).
-    sent: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: Flag = field(default_factory=Flag)
 
 
 class RedisFeed:

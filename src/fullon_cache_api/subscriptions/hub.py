@@ -75,6 +75,8 @@ class LiveHub:
         self._locks: dict[Hashable, _KeyLock] = {}
         self._recheck: asyncio.Task[None] | None = None
         self._periodic: asyncio.Task[None] | None = None
+        self._status_due = False
+        self._domain_options: dict[str, TopicOptions] = {}
         self._closed = False
 
     async def start(self) -> None:
@@ -218,6 +220,18 @@ class LiveHub:
         )
 
     def _status_changed(self) -> None:
+        """Tell the streams that show the live layer's status, once per turn of the loop:
+        a lost feed fails every topic at once, and each failure reports here."""
+        if self._status_due:
+            return
+        self._status_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._announce_status)
+        except RuntimeError:  # no loop running (closing): nobody is listening
+            self._status_due = False
+
+    def _announce_status(self) -> None:
+        self._status_due = False
         for topic in list(self.topics.values()):
             if topic.spec.live_status:
                 topic.touch()
@@ -261,6 +275,13 @@ class LiveHub:
                 del self._locks[key]
 
     def _options(self, spec: TopicSpec) -> TopicOptions:
+        """The options of a topic of ``spec``'s domain (one object per domain, shared)."""
+        options = self._domain_options.get(spec.domain)
+        if options is None:
+            options = self._domain_options[spec.domain] = self._new_options(spec)
+        return options
+
+    def _new_options(self, spec: TopicSpec) -> TopicOptions:
         settings = self.settings
         return TopicOptions(
             poll_interval_s=self.poll_interval(spec.domain),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from fullon_cache_api.cache import Problem
 from fullon_cache_api.errors import ApiError
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, ChangeSet, StreamKind
+from fullon_cache_api.subscriptions.flag import Flag
 from fullon_cache_api.subscriptions.topics import UNKNOWN, Topic, TopicEvent, TopicSpec
 
 if TYPE_CHECKING:
@@ -39,6 +40,35 @@ _NOTHING: Any = object()  # an event that changes nothing this stream shows
 
 
 class TopicStream:
+    # Slots, a queue made on first use and a Flag instead of an Event: a stream
+    # per delivery group, so per subscription when every subscription has its own topic.
+    __slots__ = (
+        "_closed",
+        "_merged",
+        "_next_at",
+        "_queue",
+        "_snapshot_sent",
+        "_value",
+        "_view",
+        "_wake",
+        "dropped",
+        "emit_snapshot",
+        "error",
+        "full",
+        "hub",
+        "item_filter",
+        "kind",
+        "min_interval",
+        "observed_at",
+        "problems",
+        "seq",
+        "source_kind",
+        "spec",
+        "superseded",
+        "topic",
+        "unknown",
+    )
+
     def __init__(
         self,
         hub: LiveHub,
@@ -67,10 +97,9 @@ class TopicStream:
         self.unknown = False
         self.superseded = 0  # events folded into newer ones before they were taken
         self.dropped = 0  # PUSH messages dropped from a full backlog
-        maxlen = PUSH_BACKLOG if self.source_kind is StreamKind.PUSH else None
-        self._queue: deque[TopicEvent] = deque(maxlen=maxlen)
-        self._merged: deque[TopicEvent] = deque()  # merged events not yielded yet
-        self._wake = asyncio.Event()
+        self._queue: deque[TopicEvent] | None = None  # events not taken yet
+        self._merged: list[TopicEvent] = []  # merged events not yielded yet
+        self._wake = Flag()  # events arrived (or the stream closed)
         self._view: dict[Hashable, Any] = {}
         self._value: Any = None
         self._next_at = 0.0
@@ -86,7 +115,8 @@ class TopicStream:
             await self.topic.ready.wait()
             # The topic updates its state before delivering, so the snapshot already
             # includes anything queued while waiting: drop those to avoid repeats.
-            self._queue.clear()
+            if self._queue is not None:
+                self._queue.clear()
             self._adopt(self.topic.snapshot())
             self._mark_sent()  # the snapshot is the first event: the interval starts now
 
@@ -112,6 +142,9 @@ class TopicStream:
         behind executes and sends only the newest value, so its work follows what is
         delivered, not what is published. Keyed events are merged when taken."""
         queue = self._queue
+        if queue is None:
+            maxlen = PUSH_BACKLOG if self.source_kind is StreamKind.PUSH else None
+            queue = self._queue = deque(maxlen=maxlen)
         if self.source_kind is StreamKind.VALUE and queue:
             queue[-1] = event
             self.superseded += 1
@@ -227,10 +260,11 @@ class TopicStream:
         behind, everything queued merged by key (at most a REMOVE and an UPSERT, or one
         SNAPSHOT; the latest state wins over older news)."""
         if self._merged:
-            return self._merged.popleft()
+            return self._merged.pop(0)
         if self.full:
             return self._take_full()
         queue = self._queue
+        assert queue is not None
         if self.source_kind is not StreamKind.KEYED or len(queue) == 1:
             return self._adopt(queue.popleft())
         events = list(queue)
@@ -266,6 +300,7 @@ class TopicStream:
         """Full results: everything queued applied to the view, then the view itself (a
         SNAPSHOT, or the error when the state is unknown), if anything shown changed."""
         queue = self._queue
+        assert queue is not None
         events = list(queue)
         queue.clear()
         problems, unknown = self.problems, self.unknown

@@ -30,6 +30,7 @@ from fullon_cache_api.cache.watch import keyspace_channel
 from fullon_cache_api.errors import ApiError, CacheUnavailable, CorruptData, InternalError
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeKind, StreamKind
 from fullon_cache_api.subscriptions.feed import Listener, RedisFeed
+from fullon_cache_api.subscriptions.flag import Flag
 
 if TYPE_CHECKING:
     from fullon_cache_api.subscriptions.stream import TopicStream
@@ -49,7 +50,7 @@ UNKNOWN: Any = _Unknown()
 """The ``change`` of an event whose state could not be read (see ``error``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TopicSpec:
     """What a topic reads and how it learns about changes.
 
@@ -110,7 +111,7 @@ class TopicEvent:
         return self.change is not UNKNOWN
 
 
-@dataclass
+@dataclass(slots=True)
 class TopicStats:
     loads: int = 0
     events: int = 0
@@ -140,6 +141,41 @@ class TopicOptions:
 
 
 class Topic:
+    # Slots and a replay buffer made on first use: a server with many distinct topics
+    # (every subscription on its own ticker) holds one of these per subscription.
+    __slots__ = (
+        "_changed",
+        "_dirty",
+        "_early",
+        "_keyspace",
+        "_list_cursor",
+        "_mode_tasks",
+        "_push",
+        "_resnapshot",
+        "_safety_check",
+        "_stopped",
+        "_subscriptions",
+        "_tasks",
+        "cache",
+        "epoch",
+        "error",
+        "feed",
+        "items",
+        "last_notified",
+        "linger",
+        "mode",
+        "options",
+        "problems",
+        "ready",
+        "replay",
+        "seq",
+        "spec",
+        "stats",
+        "streams",
+        "unknown",
+        "value",
+    )
+
     def __init__(
         self,
         spec: TopicSpec,
@@ -157,23 +193,23 @@ class Topic:
         self.epoch = new_epoch()
         self.seq = 0
         self.streams: set[TopicStream] = set()
-        self.ready = asyncio.Event()
+        self.ready = Flag()
         self.value: Any = None
         self.items: dict[Hashable, Any] = {}
         self.problems: tuple[Problem, ...] = ()
         self.error: ApiError | None = None  # what is wrong with the current state
         self.unknown = False  # the state cannot be read (``error`` says why)
-        self.replay: deque[TopicEvent] = deque(maxlen=options.replay_events or 1)
+        self.replay: deque[TopicEvent] | None = None  # KEYED and PUSH: the newest events
         self.stats = TopicStats()
         self.linger: asyncio.TimerHandle | None = None
         self.last_notified = 0.0  # monotonic time of the last keyspace notification
         self._tasks: list[asyncio.Task[None]] = []
         self._mode_tasks: list[asyncio.Task[None]] = []
         self._push = Listener(self._on_push, self._on_reset)
-        self._changed = Listener(self._on_changed, self._on_reset)
+        self._changed: Listener | None = None  # made when keyspace events are watched
         self._subscriptions: list[tuple[str, bool, Listener]] = []
         self._keyspace: list[tuple[str, bool, Listener]] = []
-        self._dirty = asyncio.Event()
+        self._dirty = Flag()
         self._safety_check = False
         self._resnapshot = False  # the next read is published as a SNAPSHOT
         self._stopped = False
@@ -262,6 +298,8 @@ class Topic:
         if self.mode == "keyspace":
             for key in spec.watch:
                 channel = keyspace_channel(self.options.keyspace_db, key)
+                if self._changed is None:
+                    self._changed = Listener(self._on_changed, self._on_reset)
                 self._keyspace.append((channel, "*" in key, self._changed))
             for name, is_pattern, listener in self._keyspace:
                 await self.feed.subscribe(name, listener, pattern=is_pattern)
@@ -313,7 +351,7 @@ class Topic:
             return None
         if seq == self.seq:
             return []
-        buffered = list(self.replay)
+        buffered = list(self.replay or ())
         if not buffered or buffered[0].seq > seq + 1:
             return None
         return [event for event in buffered if event.seq > seq]
@@ -326,6 +364,8 @@ class Topic:
         event = TopicEvent(self.seq, time.time(), change, self.problems, self.error)
         self.stats.events += 1
         if self.spec.kind is not StreamKind.VALUE:
+            if self.replay is None:
+                self.replay = deque(maxlen=self.options.replay_events or 1)
             self.replay.append(event)
         for stream in list(self.streams):
             stream.deliver(event)
