@@ -266,6 +266,23 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return app, (ws if sep else None)
 
 
+def add_extra_targets(
+    parser: argparse.ArgumentParser,
+    extras: Sequence[str],
+    targets: dict[str, str],
+    descriptions: dict[str, str],
+    chosen: list[str],
+) -> None:
+    """Register each ``--extra NAME=module:factory[@WS]`` as a target and measure it."""
+    for extra in extras:
+        name, _, spec = extra.partition("=")
+        if not name or ":" not in spec or name in targets:
+            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
+        targets[name] = spec
+        descriptions[name] = f"`{spec}`"
+        chosen.append(name)
+
+
 def _load_factory(spec: str) -> Callable[[str, int], Any]:
     module_name, _, attr = spec.partition(":")
     if not attr:

@@ -84,6 +84,7 @@ from bench._common import (
     TRANSPORT_WS,
     PySpy,
     ServerProcess,
+    add_extra_targets,
     machine_info,
     markdown_table,
     percentile,
@@ -1648,13 +1649,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(TARGETS)
     if unknown or not args.targets:
         parser.error(f"unknown targets: {sorted(unknown)}")
-    for extra in args.extra:
-        name, _, spec = extra.partition("=")
-        if not name or ":" not in spec or name in TARGETS:
-            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
-        TARGETS[name] = spec
-        DESCRIPTIONS[name] = f"`{spec}`"
-        args.targets.append(name)
+    add_extra_targets(parser, args.extra, TARGETS, DESCRIPTIONS, args.targets)
     args.targets.sort(key=list(TARGETS).index)
     args.peer_skipped = None
     wanted = [name for name in args.targets if name in node_peer.TARGETS]

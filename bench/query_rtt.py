@@ -61,6 +61,7 @@ from bench._common import (
     RawHTTPClient,
     ServerProcess,
     Stats,
+    add_extra_targets,
     machine_info,
     markdown_table,
     percentile,
@@ -753,13 +754,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error("no target left to measure")
     if args.qps_connections < 1 or args.qps_rounds < 1 or args.qps_seconds <= 0:
         parser.error("--qps-connections, --qps-rounds and --qps-seconds must be positive")
-    for extra in args.extra:
-        name, _, spec = extra.partition("=")
-        if not name or ":" not in spec or name in TARGETS:
-            parser.error(f"--extra needs NAME=module:factory[@WS] with a new name, not {extra!r}")
-        TARGETS[name] = spec
-        DESCRIPTIONS[name] = f"`{spec}`"
-        args.targets.append(name)
+    add_extra_targets(parser, args.extra, TARGETS, DESCRIPTIONS, args.targets)
     if args.profile is not None and args.profile not in TARGETS:
         parser.error(f"--profile: unknown target {args.profile!r}")
     return args
