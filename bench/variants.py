@@ -69,3 +69,18 @@ def websockets_framing(redis_url: str, port: int) -> Any:
 
     socket.FramedSocket._write = write  # type: ignore[method-assign]
     return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def asgi_receive(redis_url: str, port: int) -> Any:
+    """The product on its own protocol, but reading every client message through uvicorn's
+    ASGI queue and Starlette's ``receive`` (as before ``Wire.listen``): what reading
+    messages below ASGI saves."""
+    from fullon_cache_api.server import socket
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def listen(self: socket.FramedSocket, on_message: Any) -> bool:
+        return False
+
+    socket.FramedSocket.listen = listen  # type: ignore[method-assign]
+    return create_app(Settings(redis_url=redis_url, api_port=port))
