@@ -84,3 +84,16 @@ def asgi_receive(redis_url: str, port: int) -> Any:
 
     socket.FramedSocket.listen = listen  # type: ignore[method-assign]
     return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def without_auto_pipelining(redis_url: str, port: int) -> Any:
+    """The product with every Redis command on redis-py's own path (no
+    ``AutoPipelinedRedis``): what sharing a write between queries' reads saves."""
+    from fullon_cache_api.cache import connection
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    connection.AutoPipelinedRedis.execute_command = (  # type: ignore[method-assign]
+        connection.Redis.execute_command
+    )
+    return create_app(Settings(redis_url=redis_url, api_port=port))
