@@ -97,3 +97,24 @@ def without_auto_pipelining(redis_url: str, port: int) -> Any:
         connection.Redis.execute_command
     )
     return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def asgi_receive_without_auto_pipelining(redis_url: str, port: int) -> Any:
+    """Both of the above: the query path as it was before reading below ASGI and
+    auto-pipelining (serve it on the product's protocol)."""
+    asgi_receive(redis_url, port)
+    return without_auto_pipelining(redis_url, port)
+
+
+def without_prompt_writes(redis_url: str, port: int) -> Any:
+    """The product with redis-py's own command writes (``asyncio.wait_for`` around every
+    write while ``socket_timeout`` is set): what ``PromptWriteConnection`` saves."""
+    from fullon_cache_api.cache import connection
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def unchanged(pool: Any) -> None:
+        return None
+
+    connection._prompt_writes = unchanged
+    return create_app(Settings(redis_url=redis_url, api_port=port))

@@ -14,9 +14,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache_api.cache import create_redis
-from fullon_cache_api.cache.connection import AutoPipelinedRedis, WaitingConnectionPool
+from fullon_cache_api.cache.connection import (
+    AutoPipelinedRedis,
+    PromptWriteConnection,
+    WaitingConnectionPool,
+)
 from fullon_cache_api.cache.tickers import TickerReader
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
@@ -166,6 +171,41 @@ async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable() -> None
             # Redis is back: the same client reads again, batched or alone.
             again = await asyncio.gather(*(reader.get("binance", s) for s in SYMBOLS))
             assert [record.symbol for record in again if record is not None] == SYMBOLS
+        finally:
+            await redis.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_command_writes_keep_their_timeout_when_they_could_wait() -> None:
+    """Small writes into an empty transport buffer go without a timer
+    (``PromptWriteConnection``); reads keep ``socket_timeout``, and a write that could
+    wait (here 8 MB to a stopped Redis) keeps redis-py's write timeout."""
+    server = EmbeddedRedis()
+    await asyncio.to_thread(server.start)
+    try:
+        url = f"redis://{server.host}:{server.port}/0"
+        settings = make_settings(url, redis_socket_timeout=0.3, redis_socket_connect_timeout=0.3)
+        redis = create_redis(settings)
+        try:
+            await redis.set("k", "v")
+            connection = await redis.connection_pool.get_connection()
+            assert isinstance(connection, PromptWriteConnection)
+            assert connection.socket_timeout == 0.3
+            await redis.connection_pool.release(connection)
+            server.pause()
+            try:
+                for field in ("small", "x" * 8_000_000):
+                    started = asyncio.get_running_loop().time()
+                    with pytest.raises((RedisTimeoutError, RedisConnectionError)):
+                        await asyncio.wait_for(redis.hget("k", field), 30)
+                    assert asyncio.get_running_loop().time() - started < 15
+            finally:
+                server.resume()
+            assert await redis.get("k") == b"v"
+            connection = await redis.connection_pool.get_connection()
+            assert connection.socket_timeout == 0.3  # never left unset
+            await redis.connection_pool.release(connection)
         finally:
             await redis.aclose()
     finally:
