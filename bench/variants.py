@@ -18,6 +18,14 @@ The WebSocket write path (issue 14), with ``P`` for
 ``bench.fanout:product_app@auto`` is the product on uvicorn's own protocol (one ASGI send
 per message); ``websockets_framing`` frames batches with the ``websockets`` library instead
 of by hand; ``compress_every_message`` compresses every message when deflate is negotiated.
+
+The query path (issue 14), each change taken out on its own and all at once::
+
+    .venv/bin/python bench/query_rtt.py --quick \
+        --extra asgi-recv=bench.variants:asgi_receive@P \
+        --extra no-autopipe=bench.variants:without_auto_pipelining@P \
+        --extra no-prompt=bench.variants:without_prompt_writes@P \
+        --extra before=bench.variants:before_querypath@P
 """
 
 from __future__ import annotations
@@ -99,13 +107,6 @@ def without_auto_pipelining(redis_url: str, port: int) -> Any:
     return create_app(Settings(redis_url=redis_url, api_port=port))
 
 
-def asgi_receive_without_auto_pipelining(redis_url: str, port: int) -> Any:
-    """Both of the above: the query path as it was before reading below ASGI and
-    auto-pipelining (serve it on the product's protocol)."""
-    asgi_receive(redis_url, port)
-    return without_auto_pipelining(redis_url, port)
-
-
 def without_prompt_writes(redis_url: str, port: int) -> Any:
     """The product with redis-py's own command writes (``asyncio.wait_for`` around every
     write while ``socket_timeout`` is set): what ``PromptWriteConnection`` saves."""
@@ -118,3 +119,12 @@ def without_prompt_writes(redis_url: str, port: int) -> Any:
 
     connection._prompt_writes = unchanged
     return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def before_querypath(redis_url: str, port: int) -> Any:
+    """The query path as it was before issue 14's query work: messages read through ASGI,
+    no auto-pipelining, redis-py's timed command writes (serve it on the product's
+    protocol). The three variants above, at once."""
+    asgi_receive(redis_url, port)
+    without_prompt_writes(redis_url, port)
+    return without_auto_pipelining(redis_url, port)

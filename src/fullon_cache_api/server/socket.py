@@ -42,10 +42,10 @@ class Socket(Protocol):
 
     async def accept(self, subprotocol: str | None) -> None: ...
 
-    def listen(self, on_message: Callable[[str | bytes], object]) -> bool:
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
         """Deliver each incoming message to ``on_message`` as it is read (called before
         :meth:`accept`); :meth:`receive` then only says when the peer has gone. False
-        when the socket cannot: read messages with :meth:`receive`."""
+        when the socket cannot: read messages with :meth:`receive`. ``None`` stops."""
         ...
 
     async def receive(self) -> str | bytes | None:
@@ -90,7 +90,7 @@ class StarletteSocket:
     def offered_subprotocols(self) -> list[str]:
         return list(self._ws.scope.get("subprotocols", []))
 
-    def listen(self, on_message: Callable[[str | bytes], object]) -> bool:
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
         return False  # every message comes through Starlette's receive
 
     async def accept(self, subprotocol: str | None) -> None:
@@ -178,7 +178,7 @@ class FramedSocket(StarletteSocket):
         # Negotiated in the handshake, before the app runs: the same for every message.
         self._deflate = wire.deflate
 
-    def listen(self, on_message: Callable[[str | bytes], object]) -> bool:
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
         self._wire.listen(on_message)
         return True
 

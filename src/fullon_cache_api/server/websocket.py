@@ -68,7 +68,12 @@ class GraphQLWebSocket(OperationHost):
     async def serve(self) -> None:
         # Before the accept: no message can arrive before the handshake's answer.
         self._pushed = self.socket.listen(self._on_message)
-        await self.socket.accept(self.protocol.name)
+        try:
+            await self.socket.accept(self.protocol.name)
+        except BaseException:
+            if self._pushed:
+                self.socket.listen(None)
+            raise
         self.services.connections.add(self)
         log.info(
             "websocket opened",
@@ -85,6 +90,8 @@ class GraphQLWebSocket(OperationHost):
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.state = State.CLOSED
+            if self._pushed:
+                self.socket.listen(None)  # the protocol stops holding this handler
             tasks = [reader, writer, *self._timers, *(task for task, _ in self.operations.values())]
             for task in tasks:
                 task.cancel()

@@ -53,10 +53,11 @@ class Wire:
 
     __slots__ = ("_protocol",)
 
-    def listen(self, on_message: Callable[[str | bytes], object]) -> None:
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> None:
         """From now on, each complete data message (text as ``str``, binary as ``bytes``)
         goes to ``on_message`` as soon as it is read, instead of into the ASGI queue. Call it
-        before accepting: nothing can be queued before the handshake's answer."""
+        before accepting: nothing can be queued before the handshake's answer. ``None``
+        stops (the handler is done: the protocol no longer holds it)."""
         self._protocol.listener = on_message
 
     def __init__(self, protocol: FramedWebSocketProtocol) -> None:
