@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache_api.cache import create_redis
 from fullon_cache_api.cache.connection import (
+    MAX_BATCH,
     AutoPipelinedRedis,
     PromptWriteConnection,
     WaitingConnectionPool,
@@ -210,3 +211,19 @@ async def test_command_writes_keep_their_timeout_when_they_could_wait() -> None:
             await redis.aclose()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_burst_larger_than_a_batch_goes_out_as_several(redis_url: str) -> None:
+    await _seed_tickers(redis_url)
+    redis = create_redis(make_settings(redis_url))
+    try:
+        assert isinstance(redis, AutoPipelinedRedis)
+        reader = TickerReader(redis)
+        count = 2 * MAX_BATCH + 88
+        symbols = [SYMBOLS[n % len(SYMBOLS)] for n in range(count)]
+        records = await asyncio.gather(*(reader.get("binance", symbol) for symbol in symbols))
+        assert [record.symbol if record else None for record in records] == symbols
+        assert redis.pipelined_batches == 3  # MAX_BATCH, MAX_BATCH, then the rest
+        assert redis.pipelined_commands == count
+    finally:
+        await redis.aclose()

@@ -157,6 +157,10 @@ _PIPELINED = frozenset(
     }
 )
 
+# The most commands one pipeline carries: a larger burst goes out as several, so one reply
+# list (and the wait for its last reply) stays bounded.
+MAX_BATCH = 256
+
 _Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
 
@@ -168,7 +172,8 @@ class AutoPipelinedRedis(Redis):
     queries dispatched from the same batch of socket reads (10 WebSocket connections, one
     epoll wake-up) reach their reads meanwhile and queue them behind it. Alone, it runs
     as redis-py runs any command; with company, all of them go out as one
-    ``pipeline(transaction=False)`` on one pooled connection, in their own task, and each
+    ``pipeline(transaction=False)`` (at most :data:`MAX_BATCH` commands; a larger burst
+    makes several) on one pooled connection, in their own task, and each
     caller gets its own reply or its own error reply (``ResponseError``). A connection
     failure (after redis-py's retries) fails every command of the batch with the same
     exception, so each read reports ``CACHE_UNAVAILABLE``; a batch waits for a pooled
@@ -189,14 +194,18 @@ class AutoPipelinedRedis(Redis):
         if turn is not None:  # a command of this turn is collecting: join it
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             turn.append((args, options, future))
+            if len(turn) >= MAX_BATCH - 1:  # full (with its leader): the next read collects anew
+                self._turn = None
             return await future
         turn = self._turn = []
         try:
             await asyncio.sleep(0)  # the rest of this turn may add its commands
         except BaseException:
-            self._close_turn(turn)  # cancelled meanwhile: the others still run
+            self._stop_collecting(turn)
+            if turn:  # cancelled meanwhile: the others still run
+                self._start(turn)
             raise
-        self._close_turn(None)
+        self._stop_collecting(turn)
         if not turn:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         own: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -204,12 +213,9 @@ class AutoPipelinedRedis(Redis):
         self._start(turn)
         return await own
 
-    def _close_turn(self, turn: list[_Queued] | None) -> None:
-        """Stop collecting; run ``turn`` (its followers) if given and not empty."""
-        if self._turn is not None and (turn is None or self._turn is turn):
+    def _stop_collecting(self, turn: list[_Queued]) -> None:
+        if self._turn is turn:
             self._turn = None
-        if turn:
-            self._start(turn)
 
     def _start(self, batch: list[_Queued]) -> None:
         if len(batch) == 1:  # a lone follower whose leader was cancelled
