@@ -18,6 +18,14 @@ The WebSocket write path (issue 14), with ``P`` for
 ``bench.fanout:product_app@auto`` is the product on uvicorn's own protocol (one ASGI send
 per message); ``websockets_framing`` frames batches with the ``websockets`` library instead
 of by hand; ``compress_every_message`` compresses every message when deflate is negotiated.
+
+The query path (issue 14), each change taken out on its own and all at once::
+
+    .venv/bin/python bench/query_rtt.py --quick \
+        --extra asgi-recv=bench.variants:asgi_receive@P \
+        --extra no-autopipe=bench.variants:without_auto_pipelining@P \
+        --extra no-prompt=bench.variants:without_prompt_writes@P \
+        --extra before=bench.variants:before_querypath@P
 """
 
 from __future__ import annotations
@@ -69,3 +77,54 @@ def websockets_framing(redis_url: str, port: int) -> Any:
 
     socket.FramedSocket._write = write  # type: ignore[method-assign]
     return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def asgi_receive(redis_url: str, port: int) -> Any:
+    """The product on its own protocol, but reading every client message through uvicorn's
+    ASGI queue and Starlette's ``receive`` (as before ``Wire.listen``): what reading
+    messages below ASGI saves."""
+    from fullon_cache_api.server import socket
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def listen(self: socket.FramedSocket, on_message: Any) -> bool:
+        return False
+
+    socket.FramedSocket.listen = listen  # type: ignore[method-assign]
+    return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def without_auto_pipelining(redis_url: str, port: int) -> Any:
+    """The product with every Redis command on redis-py's own path (no
+    ``AutoPipelinedRedis``): what sharing a write between queries' reads saves."""
+    from fullon_cache_api.cache import connection
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    connection.AutoPipelinedRedis.execute_command = (  # type: ignore[method-assign]
+        connection.Redis.execute_command
+    )
+    return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def without_prompt_writes(redis_url: str, port: int) -> Any:
+    """The product with redis-py's own command writes (``asyncio.wait_for`` around every
+    write while ``socket_timeout`` is set): what ``PromptWriteConnection`` saves."""
+    from fullon_cache_api.cache import connection
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def unchanged(pool: Any) -> None:
+        return None
+
+    connection._prompt_writes = unchanged
+    return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def before_querypath(redis_url: str, port: int) -> Any:
+    """The query path as it was before issue 14's query work: messages read through ASGI,
+    no auto-pipelining, redis-py's timed command writes (serve it on the product's
+    protocol). The three variants above, at once."""
+    asgi_receive(redis_url, port)
+    without_prompt_writes(redis_url, port)
+    return without_auto_pipelining(redis_url, port)

@@ -49,6 +49,9 @@ class MemorySocket:
     def address(self) -> str:
         return "memory"
 
+    def listen(self, on_message: Any) -> bool:
+        return False  # messages are read with receive()
+
     async def accept(self, subprotocol: str | None) -> None:
         self.accepted = subprotocol
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.extensions.base import ClientExtensionFactory, Extension
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
@@ -158,3 +159,75 @@ async def test_every_subscription_of_a_connection_gets_each_event(
                     assert message["payload"]["data"] == {"ticker": {"price": price}}
     finally:
         await client.aclose()
+
+
+# ------------------------------------------------------------------- reading messages
+# On the server's own protocol each message reaches the handler as the protocol reads it
+# (``Wire.listen``, below uvicorn's ASGI queue and Starlette's receive); on ``--ws auto``
+# through ASGI. Both must read the same way.
+
+QUERY = '{ ticker(exchange: "binance", symbol: "BTC/USDT") { price } }'
+
+
+@pytest.mark.parametrize("ws", [None, "auto"])
+async def test_messages_read_the_same_on_either_path(redis_url: str, ws: str | None) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await CacheWriter(client).set_ticker(tick(2.5))
+        async with (
+            running_server(make_settings(redis_url), ws=ws) as server,
+            connect(server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket,
+        ):
+            # A message in fragments (continuation frames) is one message.
+            init = '{"type":"connection_init"}'
+            await socket.send([init[:5], init[5:12], init[12:]])
+            assert json.loads(await socket.recv()) == {"type": "connection_ack"}
+            # A burst sent without waiting: every operation answered, each with its own id.
+            ids = [str(n) for n in range(20)]
+            for op_id in ids:
+                message = {"id": op_id, "type": "subscribe", "payload": {"query": QUERY}}
+                await socket.send(json.dumps(message))
+            seen: dict[str, list[str]] = {op_id: [] for op_id in ids}
+            for _ in range(2 * len(ids)):
+                frame = json.loads(await socket.recv())
+                seen[frame["id"]].append(frame["type"])
+                if frame["type"] == "next":
+                    assert frame["payload"] == {"data": {"ticker": {"price": 2.5}}}
+            assert seen == {op_id: ["next", "complete"] for op_id in ids}
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("ws", [None, "auto"])
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        pytest.param(b"\xff\xfe not utf-8", 1007, id="invalid-utf8"),
+        pytest.param(None, 1009, id="too-big"),
+        pytest.param(b'{"type": "connection_init"}', 4400, id="binary"),
+        pytest.param("{not json", 4400, id="invalid-json"),
+    ],
+)
+async def test_bad_messages_close_on_either_path(
+    redis_url: str, ws: str | None, frame: str | bytes | None, code: int
+) -> None:
+    settings = make_settings(redis_url, ws_max_message_bytes=1000)
+    async with (
+        running_server(settings, ws=ws) as server,
+        connect(server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket,
+    ):
+        await socket.send('{"type":"connection_init"}')
+        assert json.loads(await socket.recv()) == {"type": "connection_ack"}
+        if frame is None:  # one byte over WS_MAX_MESSAGE_BYTES
+            padding = " " * 1001
+            await socket.send(
+                '{"type":"subscribe","id":"1","payload":{"query":"{ exchanges }"}}' + padding
+            )
+        elif code == 1007:
+            await socket.send(frame, text=True)  # a text frame that is not UTF-8
+        else:
+            await socket.send(frame)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await socket.recv()
+        assert socket.close_code == code

@@ -74,6 +74,209 @@ class WaitingConnectionPool(ConnectionPool):
                 return
 
 
+# What a command write may be and still fit in a transport whose buffer is empty without
+# reaching asyncio's default high-water mark (64 KiB): such a write cannot wait.
+_UNBLOCKED_WRITE_BYTES = 16 * 1024
+
+
+class PromptWriteConnection:
+    """A mixin for redis-py's connection classes: a command write that cannot wait is
+    made without a timeout.
+
+    With ``socket_timeout`` set, redis-py wraps every command write in
+    ``asyncio.wait_for``, which on Python 3.11 creates a task and takes an extra turn of
+    the event loop: about 7 µs per command, for a write that in practice never waits (it
+    waits only while the transport's buffer is over its high-water mark). Here, when the
+    connection is open, its transport's buffer is empty and the command is small, the
+    write goes without the timer; anything else (a first write, a health check, a large
+    pipeline, a buffer still draining) takes redis-py's own path, timeout and all. Reads
+    keep ``socket_timeout`` either way."""
+
+    socket_timeout: float | None
+    _writer: asyncio.StreamWriter | None
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        timeout = self.socket_timeout
+        if not timeout or self._writer is None:  # no timeout, or not connected yet
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+            return
+        if check_health:
+            await self.check_health()  # type: ignore[attr-defined]  # a PING when due
+        writer = self._writer
+        if (
+            writer is not None
+            and writer.transport.get_write_buffer_size() == 0
+            and _packed_size(command) <= _UNBLOCKED_WRITE_BYTES
+        ):
+            self.socket_timeout = None  # only the write below sees it unset
+            try:
+                await super().send_packed_command(command, False)  # type: ignore[misc]
+            finally:
+                self.socket_timeout = timeout
+            return
+        await super().send_packed_command(command, False)  # type: ignore[misc]
+
+
+def _packed_size(command: Any) -> int:
+    if isinstance(command, bytes | str):
+        return len(command)
+    return sum(len(chunk) for chunk in command)
+
+
+def _prompt_writes(pool: ConnectionPool) -> None:
+    """Make the pool's connections :class:`PromptWriteConnection` (TCP, TLS or Unix
+    socket alike: the class the URL chose, with the mixin in front)."""
+    base = pool.connection_class
+    if not issubclass(base, PromptWriteConnection):
+        pool.connection_class = type(
+            f"PromptWrite{base.__name__}", (PromptWriteConnection, base), {}
+        )
+
+
+# Read commands that may share a write with other queries' commands (one reply each, no
+# blocking, no connection state). Anything else takes redis-py's own path.
+_PIPELINED = frozenset(
+    {
+        "GET",
+        "MGET",
+        "EXISTS",
+        "TYPE",
+        "HGET",
+        "HMGET",
+        "HGETALL",
+        "HEXISTS",
+        "HLEN",
+        "HKEYS",
+        "LLEN",
+        "LINDEX",
+        "LRANGE",
+        "SMEMBERS",
+        "SCARD",
+        "ZCARD",
+        "ZRANGE",
+    }
+)
+
+# The most commands one pipeline carries: a larger burst goes out as several, so one reply
+# list (and the wait for its last reply) stays bounded.
+MAX_BATCH = 256
+
+_Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
+
+
+class AutoPipelinedRedis(Redis):
+    """A client whose read commands issued in the same turn of the event loop share one
+    write and one round trip (what ioredis calls auto-pipelining).
+
+    The first read command of a turn lets the rest of the turn run (one ``sleep(0)``):
+    queries dispatched from the same batch of socket reads (10 WebSocket connections, one
+    epoll wake-up) reach their reads meanwhile and queue them behind it. Alone, it runs
+    as redis-py runs any command; with company, all of them go out as one
+    ``pipeline(transaction=False)`` (at most :data:`MAX_BATCH` commands; a larger burst
+    makes several) on one pooled connection, in their own task, and each
+    caller gets its own reply or its own error reply (``ResponseError``). A connection
+    failure (after redis-py's retries) fails every command of the batch with the same
+    exception, so each read reports ``CACHE_UNAVAILABLE``; a batch waits for a pooled
+    connection like any command (:class:`WaitingConnectionPool`). A caller cancelled while
+    its batch runs only stops waiting: the others still get their replies."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn: list[_Queued] | None = None  # this turn's followers, while one waits
+        self._batches: set[asyncio.Task[None]] = set()
+        self.pipelined_batches = 0  # batches sent (two commands or more)
+        self.pipelined_commands = 0  # commands in them
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if args[0] not in _PIPELINED:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        turn = self._turn
+        if turn is not None:  # a command of this turn is collecting: join it
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            turn.append((args, options, future))
+            if len(turn) >= MAX_BATCH - 1:  # full (with its leader): the next read collects anew
+                self._turn = None
+            return await future
+        turn = self._turn = []
+        try:
+            await asyncio.sleep(0)  # the rest of this turn may add its commands
+        except BaseException:
+            self._stop_collecting(turn)
+            if turn:  # cancelled meanwhile: the others still run
+                self._start(turn)
+            raise
+        self._stop_collecting(turn)
+        if not turn:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        own: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        turn.insert(0, (args, options, own))
+        self._start(turn)
+        return await own
+
+    def _stop_collecting(self, turn: list[_Queued]) -> None:
+        if self._turn is turn:
+            self._turn = None
+
+    def _start(self, batch: list[_Queued]) -> None:
+        if len(batch) == 1:  # a lone follower whose leader was cancelled
+            args, options, future = batch[0]
+            task = asyncio.create_task(self._run_one(args, options, future))
+        else:
+            task = asyncio.create_task(self._run_batch(batch))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _run_one(
+        self, args: tuple[Any, ...], options: dict[str, Any], future: asyncio.Future[Any]
+    ) -> None:
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except BaseException as exc:
+            _settle(future, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if not future.done():
+            future.set_result(result)
+
+    async def _run_batch(self, batch: list[_Queued]) -> None:
+        self.pipelined_batches += 1
+        self.pipelined_commands += len(batch)
+        try:
+            async with self.pipeline(transaction=False) as pipe:
+                for args, options, _ in batch:
+                    pipe.execute_command(*args, **options)
+                replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for _, _, future in batch:
+                _settle(future, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue  # its caller was cancelled
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        for task in list(self._batches):
+            task.cancel()
+        await asyncio.gather(*self._batches, return_exceptions=True)
+        await super().aclose(close_connection_pool)
+
+
+def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(exc)
+
+
 def create_redis(
     settings: Settings, *, client_name: str = "fullon_cache_api", for_pubsub: bool = False
 ) -> Redis:
@@ -94,4 +297,7 @@ def create_redis(
         client_name=client_name,
         decode_responses=False,
     )
-    return Redis(connection_pool=pool)
+    if for_pubsub:
+        return Redis(connection_pool=pool)
+    _prompt_writes(pool)
+    return AutoPipelinedRedis(connection_pool=pool)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -41,6 +41,12 @@ class Socket(Protocol):
         ...
 
     async def accept(self, subprotocol: str | None) -> None: ...
+
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
+        """Deliver each incoming message to ``on_message`` as it is read (called before
+        :meth:`accept`); :meth:`receive` then only says when the peer has gone. False
+        when the socket cannot: read messages with :meth:`receive`. ``None`` stops."""
+        ...
 
     async def receive(self) -> str | bytes | None:
         """The next message: text, bytes, or ``None`` once the peer has gone."""
@@ -83,6 +89,9 @@ class StarletteSocket:
     @property
     def offered_subprotocols(self) -> list[str]:
         return list(self._ws.scope.get("subprotocols", []))
+
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
+        return False  # every message comes through Starlette's receive
 
     async def accept(self, subprotocol: str | None) -> None:
         await self._ws.accept(subprotocol=subprotocol)
@@ -152,8 +161,10 @@ def encode_frames(
 
 class FramedSocket(StarletteSocket):
     """:class:`Socket` over the server's own uvicorn protocol (``ws_protocol``): the
-    handshake, reading and closing go through Starlette as usual; data frames are framed
-    here and each batch is written with one ``transport.write`` (:func:`encode_frames`).
+    handshake and closing go through Starlette as usual; incoming messages reach the
+    handler from the protocol itself (:meth:`listen`, ``Wire.listen``), and data frames are
+    framed here and each batch is written with one ``transport.write``
+    (:func:`encode_frames`).
 
     ``compress_min_bytes`` (``WS_COMPRESS_MIN_BYTES``) keeps small messages out of zlib:
     deflating a 168-byte ticker event cost 23% of the fan-out's CPU and saves little."""
@@ -166,6 +177,10 @@ class FramedSocket(StarletteSocket):
         self._compress_min = compress_min_bytes
         # Negotiated in the handshake, before the app runs: the same for every message.
         self._deflate = wire.deflate
+
+    def listen(self, on_message: Callable[[str | bytes], object] | None) -> bool:
+        self._wire.listen(on_message)
+        return True
 
     async def send(self, frames: list[str]) -> None:
         wire = self._wire

@@ -61,11 +61,19 @@ class GraphQLWebSocket(OperationHost):
         rate = settings.ws_messages_per_second
         self._bucket = TokenBucket(rate, settings.ws_message_burst) if rate else None
         self._timers: list[asyncio.Task[None]] = []
+        self._pushed = False  # the socket delivers messages to _on_message (Socket.listen)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def serve(self) -> None:
-        await self.socket.accept(self.protocol.name)
+        # Before the accept: no message can arrive before the handshake's answer.
+        self._pushed = self.socket.listen(self._on_message)
+        try:
+            await self.socket.accept(self.protocol.name)
+        except BaseException:
+            if self._pushed:
+                self.socket.listen(None)
+            raise
         self.services.connections.add(self)
         log.info(
             "websocket opened",
@@ -82,6 +90,8 @@ class GraphQLWebSocket(OperationHost):
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.state = State.CLOSED
+            if self._pushed:
+                self.socket.listen(None)  # the protocol stops holding this handler
             tasks = [reader, writer, *self._timers, *(task for task, _ in self.operations.values())]
             for task in tasks:
                 task.cancel()
@@ -144,30 +154,46 @@ class GraphQLWebSocket(OperationHost):
     # -- reading -----------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        limit = self.settings.ws_max_message_bytes
-        bucket = self._bucket
+        socket = self.socket
+        if self._pushed:
+            # Messages arrive through _on_message as the protocol reads them (below
+            # ASGI); this only waits for the end of the connection.
+            while True:
+                text = await socket.receive()
+                if text is None:
+                    return
+                self._on_message(text)  # not expected: delivered here all the same
         while not self.closing:
-            text = await self.socket.receive()
-            if text is None:
+            text = await socket.receive()
+            if text is None or not self._on_message(text):
                 return
-            if bucket is not None and not bucket.take():
-                self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
-                return
-            if isinstance(text, bytes):
-                self.close(wire.BAD_REQUEST, "binary frames are not supported")
-                return
-            if len(text) > limit:
-                self.close(wire.MESSAGE_TOO_BIG, f"message larger than {limit} bytes")
-                return
-            try:
-                message = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                self.close(wire.BAD_REQUEST, "invalid JSON")
-                return
-            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-                self.close(wire.BAD_REQUEST, "a message must be an object with a string type")
-                return
-            self.dispatch(message)
+
+    def _on_message(self, text: str | bytes) -> bool:
+        """One message from the client; False once the connection is closing (nothing
+        more is read)."""
+        if self.closing:
+            return False
+        bucket = self._bucket
+        if bucket is not None and not bucket.take():
+            self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
+            return False
+        if isinstance(text, bytes):
+            self.close(wire.BAD_REQUEST, "binary frames are not supported")
+            return False
+        limit = self.settings.ws_max_message_bytes
+        if len(text) > limit:
+            self.close(wire.MESSAGE_TOO_BIG, f"message larger than {limit} bytes")
+            return False
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.close(wire.BAD_REQUEST, "invalid JSON")
+            return False
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self.close(wire.BAD_REQUEST, "a message must be an object with a string type")
+            return False
+        self.dispatch(message)
+        return not self.closing
 
     def dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
