@@ -191,9 +191,12 @@ class Group:
         self.source = stream
         self.kind = stream.kind
         self.item_key = stream.spec.item_key
-        self._task = asyncio.create_task(self._pump(), name=f"group-{self.field}")
         self._opening = None  # done: nothing to cancel any more
+        # No task while idle: the stream calls ``_wake_pump`` when events arrive.
+        stream.waker = self._wake_pump
         self.opened.set_result(None)
+        if stream.has_ready:  # arrived while opening
+            self._wake_pump()
 
     def join(self, member: Member, resume: tuple[str, int] | None) -> None:
         """Queue the new member's first events — the missed events when it resumes from a
@@ -283,9 +286,31 @@ class Group:
         }
         return dumps(payload).decode()
 
+    def _wake_pump(self) -> None:
+        """Events arrived (or the stream closed): start the pump unless it runs."""
+        if self._task is None and not self.closed:
+            self._task = asyncio.create_task(self._pump(), name=f"group-{self.field}")
+
     async def _pump(self) -> None:
-        assert self.source is not None
-        async for event in self.source:
+        """Execute and queue what the stream has ready, then end (an idle group holds no
+        task); members end when the stream does."""
+        try:
+            await self._drain()
+        finally:
+            self._task = None
+
+    async def _drain(self) -> None:
+        source = self.source
+        assert source is not None
+        while True:
+            try:
+                event = await source.take_ready()
+            except StopAsyncIteration:
+                for member in list(self.members):
+                    member.end()
+                return
+            if event is None:
+                return
             self.events += 1
             try:
                 payload = await self.render(event)
@@ -299,8 +324,6 @@ class Group:
                 if member.seen_seq < event.seq:
                     member.sink.deliver(member.lane, delivery)
                     self.deliveries += 1
-        for member in list(self.members):
-            member.end()
 
 
 def _errors(result: ExecutionResult, context: RequestContext) -> list[dict[str, Any]]:
