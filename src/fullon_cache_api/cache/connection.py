@@ -29,7 +29,8 @@ class WaitingConnectionPool(ConnectionPool):
     def __init__(self, *args: Any, wait_timeout: float = 5.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.wait_timeout = wait_timeout
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Commands waiting in ``get_connection`` and callers of ``wait_free``, in turn.
+        self._waiters: deque[asyncio.Future[bool]] = deque()
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         deadline: float | None = None
@@ -62,6 +63,53 @@ class WaitingConnectionPool(ConnectionPool):
                     waiter.cancel()
                     self._waiters.remove(waiter)
 
+    async def wait_free(self) -> bool:
+        """Wait until a connection is free, without taking it; False when none was freed
+        within ``wait_timeout``.
+
+        A caller about to send a command waits here, with a shallow stack, instead of deep
+        inside redis-py's command path: 2,000 topics taking their first snapshot at once
+        otherwise park 1,900 full command stacks (a few KB each) while the pool's
+        connections serve the others, and that peak stays in the process as allocator
+        fragmentation. Woken by a release, the caller takes the freed connection in the
+        same turn of the loop (a command that takes it first only makes it wait again,
+        in ``get_connection``)."""
+        if not self._waiters and self.can_get_connection():
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_timeout
+        behind_others = True
+        while True:
+            waiter: asyncio.Future[bool] = loop.create_future()
+            if behind_others:
+                self._waiters.append(waiter)
+            else:  # woken, but another caller took the connection: first in line again
+                self._waiters.appendleft(waiter)
+            timer = loop.call_at(deadline, _time_out, waiter)
+            try:
+                woken = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.result():
+                    self._wake_one()  # woken, then cancelled: pass the turn on
+                raise
+            finally:
+                timer.cancel()
+                if not waiter.done():
+                    waiter.cancel()
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if not woken:
+                return False
+            if self.can_get_connection():
+                return True
+            behind_others = False
+
+    def pass_on(self) -> None:
+        """A caller woken by ``wait_free`` is done (it may not have taken the connection
+        after all): if a connection is free while others wait, wake the next."""
+        if self._waiters and self.can_get_connection():
+            self._wake_one()
+
     async def release(self, connection: AbstractConnection) -> None:
         await super().release(connection)
         self._wake_one()
@@ -70,8 +118,13 @@ class WaitingConnectionPool(ConnectionPool):
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
                 return
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def create_redis(

@@ -540,6 +540,14 @@ class Topic:
     async def _read(self) -> tuple[Any, tuple[Problem, ...], bool]:
         """``(state, problems, appended)`` of one read: the whole state, or for an
         append-only list the items appended since the last read (``appended``)."""
+        # Waiting for a connection here, not inside the read: see ``connection_free``.
+        await self.cache.connection_free()
+        try:
+            return await self._read_now()
+        finally:
+            self.cache.read_done()
+
+    async def _read_now(self) -> tuple[Any, tuple[Problem, ...], bool]:
         spec = self.spec
         if spec.load_appended is not None:
             if self._resnapshot or not self.ready.is_set():
