@@ -176,6 +176,32 @@ async def test_idle_subscriptions_hold_no_task_of_their_topic_or_group(live: Liv
         assert client.pending("t0") == 0
 
 
+async def test_a_subscriber_leaving_while_its_group_opens_leaves_the_others() -> None:
+    """Two subscriptions of one group, on two connections, while the group waits for its
+    first read (the server's only Redis connection is busy): the first is completed by
+    its client meanwhile; the opening goes on, and the second gets its snapshot."""
+    async with live_env("keyspace", redis_max_connections=1) as live:
+        await live.writer.set_ticker(tick(5.0))
+        busy = asyncio.create_task(live.services.cache.redis.blpop(["nothing"], 0.5))
+        await asyncio.sleep(0.05)  # it holds the pool's only connection
+        async with live.client() as first, live.client() as second:
+            await first.subscribe("a", TICKER)
+            await second.subscribe("b", TICKER)
+            await wait_until(
+                lambda: live.runner.groups and next(iter(live.runner.groups.values())).pending == 2,
+                message="both waiting for the group",
+            )
+            group = next(iter(live.runner.groups.values()))
+            assert not group.opened.done()
+            await first.complete("a")
+            await wait_until(lambda: group.pending == 1, message="the first gone")
+            assert not group.opened.cancelled()
+            assert await busy is None
+            assert await second.data("b") == {"price": 5.0}
+            assert live.runner.member_count == 1
+            assert first.pending("a") == 0
+
+
 async def test_200_subscribers_share_one_upstream_subscription(live: LiveEnv) -> None:
     connections, per_connection, ticks = 10, 20, 20
     await live.writer.set_ticker(tick(0.0))
