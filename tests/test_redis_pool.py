@@ -91,6 +91,19 @@ async def test_waiting_for_a_free_connection_gives_up_in_time(redis_url: str) ->
         assert not await pool.wait_free()
         with pytest.raises(CacheUnavailable):
             await CacheReader(redis).connection_free()
+
+        # Several callers, one timer for all: each gives up at its own deadline.
+        loop = asyncio.get_running_loop()
+
+        async def waited(delay: float) -> float:
+            await asyncio.sleep(delay)
+            started = loop.time()
+            assert not await pool.wait_free()
+            return loop.time() - started
+
+        waits = await asyncio.gather(*(waited(0.03 * n) for n in range(3)))
+        assert all(0.09 <= wait < 0.25 for wait in waits), waits
+        assert not pool._waiters
         assert await holder is None
         assert await pool.wait_free()
     finally:
