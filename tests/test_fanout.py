@@ -117,6 +117,91 @@ async def test_min_interval_on_a_latest_value_stream(live: LiveEnv) -> None:
 # --------------------------------------------------------------------------- many
 
 
+def _task_kinds(tasks: set[asyncio.Task[Any]]) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for task in tasks:
+        name = getattr(task.get_coro(), "__qualname__", repr(task.get_coro()))
+        kinds[name] = kinds.get(name, 0) + 1
+    return kinds
+
+
+async def test_idle_subscriptions_hold_no_task_of_their_topic_or_group(live: LiveEnv) -> None:
+    """100 subscriptions, each on a ticker of its own (its own topic, Redis channel and
+    delivery group), plus a keyed stream re-read on keyspace notifications: while idle,
+    each holds one task (its operation's), not a topic reader and a group pump as well.
+    A change still arrives on every kind of topic (the reader and the pump start when
+    there is something to do), and they end again once it has gone out."""
+    n = 100
+    for i in range(n):
+        await live.writer.set_ticker(tick(1.0, symbol=f"T{i}/USDT"))
+    await live.writer.update_bot(1, {"status": "running"})
+    ticker = 'subscription {{ ticker(exchange: "binance", symbol: "T{i}/USDT") {{ price }} }}'
+    bots = "subscription { bots { kind items { botId status } } }"
+    async with live.client() as client, live.client() as other:
+        before = set(asyncio.all_tasks())
+        for i in range(n):
+            await client.subscribe(f"t{i}", ticker.format(i=i))
+        await other.subscribe("b", bots)
+        for i in range(n):
+            assert await client.data(f"t{i}") == {"price": 1.0}
+        assert await other.data("b") == {
+            "kind": "SNAPSHOT",
+            "items": [{"botId": "1", "status": "running"}],
+        }
+        assert len(live.hub.topics) == n + 1
+        assert len(live.runner.groups) == n + 1
+
+        def new_tasks() -> dict[str, int]:
+            kinds = _task_kinds(set(asyncio.all_tasks()) - before)
+            kinds.pop("RedisFeed._run", None)  # the one shared upstream feed
+            return kinds
+
+        await wait_until(
+            lambda: new_tasks() == {"run_operation": n + 1}, message="one task per subscription"
+        )
+        # The keyed topic's timer (its safety re-read, with keyspace notifications) is a
+        # timer handle of the loop, not a task.
+        assert live.hub.poller_count == 1
+
+        await live.writer.set_ticker(tick(2.0, symbol="T7/USDT"))
+        assert await client.data("t7") == {"price": 2.0}
+        await live.writer.set_ticker(tick(3.0, symbol=f"T{n - 1}/USDT"))
+        assert await client.data(f"t{n - 1}") == {"price": 3.0}
+        await live.writer.update_bot(2, {"status": "starting"})
+        assert await other.data("b") == {
+            "kind": "UPSERT",
+            "items": [{"botId": "2", "status": "starting"}],
+        }
+        await wait_until(lambda: new_tasks() == {"run_operation": n + 1}, message="idle again")
+        assert client.pending("t0") == 0
+
+
+async def test_a_subscriber_leaving_while_its_group_opens_leaves_the_others() -> None:
+    """Two subscriptions of one group, on two connections, while the group waits for its
+    first read (the server's only Redis connection is busy): the first is completed by
+    its client meanwhile; the opening goes on, and the second gets its snapshot."""
+    async with live_env("keyspace", redis_max_connections=1) as live:
+        await live.writer.set_ticker(tick(5.0))
+        busy = asyncio.create_task(live.services.cache.redis.blpop(["nothing"], 0.5))
+        await asyncio.sleep(0.05)  # it holds the pool's only connection
+        async with live.client() as first, live.client() as second:
+            await first.subscribe("a", TICKER)
+            await second.subscribe("b", TICKER)
+            await wait_until(
+                lambda: live.runner.groups and next(iter(live.runner.groups.values())).pending == 2,
+                message="both waiting for the group",
+            )
+            group = next(iter(live.runner.groups.values()))
+            assert not group.opened.done()
+            await first.complete("a")
+            await wait_until(lambda: group.pending == 1, message="the first gone")
+            assert not group.opened.cancelled()
+            assert await busy is None
+            assert await second.data("b") == {"price": 5.0}
+            assert live.runner.member_count == 1
+            assert first.pending("a") == 0
+
+
 async def test_200_subscribers_share_one_upstream_subscription(live: LiveEnv) -> None:
     connections, per_connection, ticks = 10, 20, 20
     await live.writer.set_ticker(tick(0.0))

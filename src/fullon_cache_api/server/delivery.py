@@ -88,6 +88,7 @@ def _observed(timestamp: float) -> str:
 
 class Group:
     __slots__ = (
+        "_open_waiters",
         "_opening",
         "_task",
         "closed",
@@ -128,6 +129,8 @@ class Group:
         self.opened: asyncio.Future[list[dict[str, Any]] | None] = (
             asyncio.get_running_loop().create_future()
         )
+        self.opened.add_done_callback(self._release_waiters)
+        self._open_waiters: list[asyncio.Future[None]] = []
         self.events = 0
         self.deliveries = 0  # events queued for members
         self.pending = 0  # subscribers waiting for ``opened``
@@ -143,6 +146,26 @@ class Group:
         """Open in a task of the group's own: the subscriber that created the group may
         complete (or disconnect) while others wait for the same group to open."""
         self._opening = asyncio.create_task(self.open(), name="group-open")
+
+    async def wait_opened(self) -> list[dict[str, Any]] | None:
+        """``opened``'s outcome; cancelling the caller leaves the opening alone (like
+        ``asyncio.shield``, with one future per waiter)."""
+        opened = self.opened
+        if not opened.done():
+            waiter = asyncio.get_running_loop().create_future()
+            self._open_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._open_waiters:
+                    self._open_waiters.remove(waiter)
+        return opened.result()
+
+    def _release_waiters(self, _opened: asyncio.Future[Any]) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     @property
     def idle(self) -> bool:
@@ -165,6 +188,9 @@ class Group:
                 self.opened.set_result(_errors(ExecutionResult(None, errors=built), self.context))
                 return
             source = create_source_event_stream(built)
+            # Not kept while the stream waits for its first state (with 2,000 groups
+            # opening at once, their execution contexts add up).
+            del built
             if asyncio.iscoroutine(source):
                 source = await source
             if isinstance(source, ExecutionResult):
@@ -191,9 +217,12 @@ class Group:
         self.source = stream
         self.kind = stream.kind
         self.item_key = stream.spec.item_key
-        self._task = asyncio.create_task(self._pump(), name=f"group-{self.field}")
         self._opening = None  # done: nothing to cancel any more
+        # No task while idle: the stream calls ``_wake_pump`` when events arrive.
+        stream.waker = self._wake_pump
         self.opened.set_result(None)
+        if stream.has_ready:  # arrived while opening
+            self._wake_pump()
 
     def join(self, member: Member, resume: tuple[str, int] | None) -> None:
         """Queue the new member's first events — the missed events when it resumes from a
@@ -283,9 +312,31 @@ class Group:
         }
         return dumps(payload).decode()
 
+    def _wake_pump(self) -> None:
+        """Events arrived (or the stream closed): start the pump unless it runs."""
+        if self._task is None and not self.closed:
+            self._task = asyncio.create_task(self._pump(), name=f"group-{self.field}")
+
     async def _pump(self) -> None:
-        assert self.source is not None
-        async for event in self.source:
+        """Execute and queue what the stream has ready, then end (an idle group holds no
+        task); members end when the stream does."""
+        try:
+            await self._drain()
+        finally:
+            self._task = None
+
+    async def _drain(self) -> None:
+        source = self.source
+        assert source is not None
+        while True:
+            try:
+                event = await source.take_ready()
+            except StopAsyncIteration:
+                for member in list(self.members):
+                    member.end()
+                return
+            if event is None:
+                return
             self.events += 1
             try:
                 payload = await self.render(event)
@@ -299,8 +350,6 @@ class Group:
                 if member.seen_seq < event.seq:
                     member.sink.deliver(member.lane, delivery)
                     self.deliveries += 1
-        for member in list(self.members):
-            member.end()
 
 
 def _errors(result: ExecutionResult, context: RequestContext) -> list[dict[str, Any]]:
@@ -335,7 +384,7 @@ class DeliveryRunner:
         group.pending += 1
         try:
             try:
-                errors = await asyncio.shield(group.opened)
+                errors = await group.wait_opened()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -67,6 +67,7 @@ class TopicStream:
         "superseded",
         "topic",
         "unknown",
+        "waker",
     )
 
     def __init__(
@@ -100,6 +101,9 @@ class TopicStream:
         self._queue: deque[TopicEvent] | None = None  # events not taken yet
         self._merged: list[TopicEvent] = []  # merged events not yielded yet
         self._wake = Flag()  # events arrived (or the stream closed)
+        # A consumer that takes events with ``take_ready`` instead of iterating: called
+        # (instead of waking a waiting task) when events arrive or the stream closes.
+        self.waker: Callable[[], None] | None = None
         self._view: dict[Hashable, Any] = {}
         self._value: Any = None
         self._next_at = 0.0
@@ -125,9 +129,16 @@ class TopicStream:
             return
         self._closed = True
         self._wake.set()
+        if self.waker is not None:
+            self.waker()
         if self.topic is not None:
             topic, self.topic = self.topic, None
             await self.hub.detach(topic, self)
+
+    @property
+    def has_ready(self) -> bool:
+        """Something for ``take_ready``: events queued, or the stream closed."""
+        return bool(self._queue or self._merged or self._closed)
 
     @property
     def epoch(self) -> str:
@@ -153,6 +164,8 @@ class TopicStream:
                 self.dropped += 1
             queue.append(event)
         self._wake.set()
+        if self.waker is not None:
+            self.waker()
 
     def snapshot_event(self) -> TopicEvent | None:
         """The state as of the last event yielded (``None`` for PUSH streams, which have
@@ -238,12 +251,21 @@ class TopicStream:
                 self._mark_sent()
                 return snapshot
         while True:
+            event = await self.take_ready()
+            if event is not None:
+                return event
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def take_ready(self) -> TopicEvent | None:
+        """The next event when one is queued (waiting out the minimum interval first),
+        ``None`` when nothing is: then ``waker`` (or a waiting ``__anext__``) hears of the
+        next. ``StopAsyncIteration`` once the stream is closed."""
+        while True:
             if self._closed:
                 raise StopAsyncIteration
             if not self._queue and not self._merged:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+                return None
             if self.min_interval and time.monotonic() < self._next_at:
                 await asyncio.sleep(self._next_at - time.monotonic())
             out = self._take()

@@ -149,13 +149,16 @@ class Topic:
         "_early",
         "_keyspace",
         "_list_cursor",
-        "_mode_tasks",
+        "_mode_timers",
         "_push",
+        "_reader",
+        "_reading",
         "_resnapshot",
         "_safety_check",
         "_stopped",
         "_subscriptions",
         "_tasks",
+        "_timers",
         "cache",
         "epoch",
         "error",
@@ -204,12 +207,17 @@ class Topic:
         self.linger: asyncio.TimerHandle | None = None
         self.last_notified = 0.0  # monotonic time of the last keyspace notification
         self._tasks: list[asyncio.Task[None]] = []
-        self._mode_tasks: list[asyncio.Task[None]] = []
+        # No task while idle: the reader runs only while a re-read is due (see
+        # ``_mark_dirty``), and the timers are the loop's timer handles, not sleeping tasks.
+        self._reader: asyncio.Task[None] | None = None
+        self._reading = False  # subscribed and in its mode: re-reads may start
+        self._timers: list[_Timer] = []
+        self._mode_timers: list[_Timer] = []
         self._push = Listener(self._on_push, self._on_reset)
         self._changed: Listener | None = None  # made when keyspace events are watched
         self._subscriptions: list[tuple[str, bool, Listener]] = []
         self._keyspace: list[tuple[str, bool, Listener]] = []
-        self._dirty = Flag()
+        self._dirty = False  # a re-read is due
         self._safety_check = False
         self._resnapshot = False  # the next read is published as a SNAPSHOT
         self._stopped = False
@@ -254,23 +262,27 @@ class Topic:
         await self._enter_mode()
         if self._stopped:
             return
-        self._tasks.append(asyncio.create_task(self._reloader(), name=f"topic-{spec.key}"))
-        self._dirty.set()
+        self._reading = True
+        self._mark_dirty()
         if spec.refresh_s:
-            self._tasks.append(asyncio.create_task(self._timer(spec.refresh_s, safety=False)))
+            self._timers.append(_Timer(self, spec.refresh_s, safety=False))
 
     async def stop(self) -> None:
         # The flag, not only the cancellation, ends the loops: on Python 3.11 a task
         # cancelled while a redis-py command completes can lose the cancellation (redis-py
         # writes through ``asyncio.wait_for``, which then returns the result instead of
-        # raising), and the reloader would wait for the next change forever.
+        # raising), and the reader would read again.
         self._stopped = True
-        self._dirty.set()
         if self.linger is not None:
             self.linger.cancel()
             self.linger = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         await self._leave_mode()
         tasks, self._tasks = self._tasks, []
+        if self._reader is not None:
+            tasks.append(self._reader)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -289,7 +301,7 @@ class Topic:
         self.mode = mode
         if not self._stopped:
             await self._enter_mode()
-            self._dirty.set()
+            self._mark_dirty()
 
     async def _enter_mode(self) -> None:
         spec = self.spec
@@ -304,28 +316,24 @@ class Topic:
             for name, is_pattern, listener in self._keyspace:
                 await self.feed.subscribe(name, listener, pattern=is_pattern)
             if self.options.safety_poll_s:
-                self._mode_tasks.append(
-                    asyncio.create_task(self._timer(self.options.safety_poll_s, safety=True))
-                )
+                self._mode_timers.append(_Timer(self, self.options.safety_poll_s, safety=True))
         else:
-            self._mode_tasks.append(
-                asyncio.create_task(self._timer(self.options.poll_interval_s, safety=False))
-            )
+            self._mode_timers.append(_Timer(self, self.options.poll_interval_s, safety=False))
 
     async def _leave_mode(self) -> None:
-        for task in self._mode_tasks:
-            task.cancel()
-        for task in self._mode_tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._mode_tasks.clear()
+        for timer in self._mode_timers:
+            timer.cancel()
+        self._mode_timers.clear()
         keyspace, self._keyspace = self._keyspace, []
         for name, _pattern, listener in keyspace:
             await self.feed.unsubscribe(name, listener)
 
     @property
     def task_count(self) -> int:
-        return sum(1 for task in (*self._tasks, *self._mode_tasks) if not task.done())
+        """Timers armed and tasks running (an idle topic with no timer: none)."""
+        tasks = sum(1 for task in self._tasks if not task.done())
+        reading = 1 if self._reader is not None and not self._reader.done() else 0
+        return len(self._timers) + len(self._mode_timers) + tasks + reading
 
     @property
     def failing(self) -> bool:
@@ -452,7 +460,7 @@ class Topic:
     def _on_changed(self, _channel: str, _event: bytes) -> None:
         """A keyspace event: the key changed, re-read it (bursts collapse into one read)."""
         self.last_notified = time.monotonic()
-        self._dirty.set()
+        self._mark_dirty()
 
     def _apply_push(self, record: Any) -> None:
         spec = self.spec
@@ -473,7 +481,7 @@ class Topic:
                 self._read_again(None)
             return
         self._resnapshot = True
-        self._dirty.set()
+        self._mark_dirty()
 
     def feed_lost(self) -> None:
         """The pub/sub feed is down: no change can be noticed until it is back (for pub/sub
@@ -485,14 +493,22 @@ class Topic:
 
     def touch(self) -> None:
         """Re-read now (something this topic's state depends on changed)."""
-        self._dirty.set()
+        self._mark_dirty()
 
-    async def _timer(self, interval: float, *, safety: bool) -> None:
-        while not self._stopped:
-            await self.options.sleep(interval)
-            if safety:
-                self._safety_check = True
-            self._dirty.set()
+    def _timer_fired(self, safety: bool) -> None:
+        if self._stopped:
+            return
+        if safety:
+            self._safety_check = True
+        self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        """A re-read is due: bursts collapse into one read. The reader is a task only
+        while there is something to read; started here when none runs (once the topic
+        is subscribed and in its mode, see ``_begin``)."""
+        self._dirty = True
+        if self._reader is None and self._reading and not self._stopped:
+            self._reader = asyncio.create_task(self._reload(), name=f"topic-{self.spec.key}")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -524,13 +540,21 @@ class Topic:
     async def _read(self) -> tuple[Any, tuple[Problem, ...], bool]:
         """``(state, problems, appended)`` of one read: the whole state, or for an
         append-only list the items appended since the last read (``appended``)."""
+        # Waiting for a connection here, not inside the read: see ``connection_free``.
+        await self.cache.connection_free()
+        try:
+            return await self._read_now()
+        finally:
+            self.cache.read_done()
+
+    async def _read_now(self) -> tuple[Any, tuple[Problem, ...], bool]:
         spec = self.spec
         if spec.load_appended is not None:
             if self._resnapshot or not self.ready.is_set():
                 self._list_cursor = None
             result, self._list_cursor = await spec.load_appended(self.cache, self._list_cursor)
             if result.more:
-                self._dirty.set()  # more was appended than one read takes
+                self._dirty = True  # more was appended than one read takes
             return result, tuple(result.problems), not result.snapshot
         assert spec.load is not None
         state = await spec.load(self.cache)
@@ -540,14 +564,20 @@ class Topic:
             return state.value, tuple(state.problems), False
         return state, (), False
 
-    async def _reloader(self) -> None:
-        """Re-reads the state whenever it is marked dirty; bursts collapse into one read."""
+    async def _reload(self) -> None:
+        """Re-reads the state while it is marked dirty (retrying while the cache cannot
+        be read), then ends: the next ``_mark_dirty`` starts it again."""
+        try:
+            await self._read_while_dirty()
+        finally:
+            self._reader = None
+
+    async def _read_while_dirty(self) -> None:
         backoff = 0.05
-        while True:
-            await self._dirty.wait()
+        while self._dirty:
             if self._stopped:
                 return
-            self._dirty.clear()
+            self._dirty = False
             safety, self._safety_check = self._safety_check, False
             resnapshot = self._resnapshot
             read_at = time.monotonic()
@@ -559,7 +589,7 @@ class Topic:
                     self._fail(exc)
                     await self.options.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
-                    self._dirty.set()
+                    self._dirty = True
                     continue
                 # Retrying cannot fix stored data: like a corrupt list item, a corrupt value
                 # (or a key of the wrong Redis type) reads as absent until it is rewritten,
@@ -573,13 +603,13 @@ class Topic:
                 self._fail(exc)
                 await self.options.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                self._dirty.set()
+                self._dirty = True
                 continue
             except Exception:
                 log.exception("topic %s failed to load", self.spec.key)
                 self._fail(InternalError("the stream could not read the cache"))
                 await self.options.sleep(1.0)
-                self._dirty.set()
+                self._dirty = True
                 continue
             if self._stopped:
                 return
@@ -611,3 +641,23 @@ class Topic:
 
         if self.mode == "keyspace":
             self._tasks.append(asyncio.create_task(confirm(), name="topic-safety-confirm"))
+
+
+class _Timer:
+    """Marks a topic dirty every ``interval`` seconds: a timer handle of the event loop,
+    re-armed each time it fires (no task sleeping between)."""
+
+    __slots__ = ("handle", "interval", "safety", "topic")
+
+    def __init__(self, topic: Topic, interval: float, *, safety: bool) -> None:
+        self.topic = topic
+        self.interval = interval
+        self.safety = safety
+        self.handle = asyncio.get_running_loop().call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = asyncio.get_running_loop().call_later(self.interval, self._fire)
+        self.topic._timer_fired(self.safety)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
