@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
 
 from fullon_cache_api.cache.connection import _PIPELINED, AutoPipelinedRedis, create_redis
+from fullon_cache_api.cache.resp import RespProtocol
 from fullon_cache_api.cache.tickers import TickerReader
 from fullon_cache_api.embedded_redis import EmbeddedRedis, create_readonly_user
 from fullon_cache_api.errors import CacheUnavailable
@@ -268,3 +270,71 @@ async def test_the_read_only_acl_user_reads_on_the_lean_path(redis_url: str, pla
     finally:
         await client.aclose()
         await plain.execute_command("ACL", "DELUSER", "fca_resp_ro")
+
+
+async def test_a_cancelled_read_leaves_the_others(lean: AutoPipelinedRedis) -> None:
+    reads = [asyncio.create_task(lean.hget("h", "a")) for _ in range(20)]
+    await asyncio.sleep(0)  # all sent (one written, the rest queued for the next turn)
+    reads[0].cancel()
+    reads[7].cancel()
+    done = await asyncio.gather(*reads, return_exceptions=True)
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert isinstance(done[7], asyncio.CancelledError)
+    assert [d for n, d in enumerate(done) if n not in (0, 7)] == [b"1"] * 18
+    assert lean.lean is not None and lean.lean.pending == 0
+    assert await lean.hget("h", "a") == b"1"  # the replies stayed matched
+
+
+async def test_a_unix_socket_url(tmp_path: Any) -> None:
+    socket_path = tmp_path / "redis.sock"
+    server = EmbeddedRedis(extra_args=["--unixsocket", str(socket_path), "--unixsocketperm", "700"])
+    await asyncio.to_thread(server.start)
+    try:
+        admin = Redis.from_url(server.url)
+        await admin.set("k", b"\xffv")
+        await admin.aclose()
+        client = create_redis(make_settings(f"unix://{socket_path}?db=0"))
+        assert isinstance(client, AutoPipelinedRedis) and client.lean is not None
+        try:
+            assert await asyncio.gather(client.get("k"), client.get("none")) == [b"\xffv", None]
+            assert client.lean.opened == 1
+        finally:
+            await client.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_what_the_lean_path_cannot_serve_stays_on_redis_py(
+    redis_url: str, plain: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await plain.set("k", "v")
+    # RESP3 replies: never taken over.
+    resp3 = create_redis(make_settings(f"{redis_url}?protocol=3"))
+    assert isinstance(resp3, AutoPipelinedRedis) and resp3.lean is None
+    try:
+        assert await resp3.get("k") == b"v"
+    finally:
+        await resp3.aclose()
+    # A transport that cannot change protocol: every read of the moment falls back.
+    client = create_redis(make_settings(redis_url))
+    assert isinstance(client, AutoPipelinedRedis) and client.lean is not None
+
+    address = urlsplit(redis_url)
+    _, writer = await asyncio.open_connection(address.hostname, address.port)
+    transport_class = type(writer.transport)  # what this loop's TCP connections use
+    writer.close()
+    await writer.wait_closed()
+    original = transport_class.set_protocol
+
+    def refuse(self: Any, protocol: Any) -> None:
+        if isinstance(protocol, RespProtocol):  # only the lean path's take-over
+            raise NotImplementedError
+        original(self, protocol)
+
+    monkeypatch.setattr(transport_class, "set_protocol", refuse)
+    try:
+        assert await asyncio.gather(*(client.get("k") for _ in range(5))) == [b"v"] * 5
+        assert client.lean is None
+        assert await client.get("k") == b"v"
+    finally:
+        await client.aclose()

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from fullon_cache_api.cache.resp import LeanReads
+from fullon_cache_api.cache.resp import LeanReads, Unsupported
 from fullon_cache_api.settings import Settings
 
 # Whether query clients read the routed commands on the lean path (``cache/resp.py``);
@@ -299,8 +299,13 @@ class AutoPipelinedRedis(Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if args[0] not in _PIPELINED:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        if self.lean is not None:
-            return await self.lean.execute(args, options)
+        lean = self.lean
+        if lean is not None:
+            try:
+                return await lean.execute(args, options)
+            except Unsupported:
+                self.lean = None  # redis-py's path from now on
+                return await self.execute_command(*args, **options)
         turn = self._turn
         if turn is not None:  # a command of this turn is collecting: join it
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -26,8 +26,8 @@ Connections are opened by redis-py itself (``pool.make_connection()`` and its
 URL and settings), then the transport is handed to the protocol. Replies get redis-py's
 response callbacks, and error replies redis-py's exception classes (its parser's
 ``parse_error``), so results and errors are those redis-py would give. A connection that
-speaks RESP3, or decodes replies, is not taken over: the client then keeps redis-py's
-path for good (:attr:`LeanReads.usable`).
+speaks RESP3, or decodes replies, is not taken over, nor one whose transport cannot
+change protocol: the client then keeps redis-py's path for good (:attr:`LeanReads.usable`).
 
 Failures: one timer per connection checks the oldest command waiting for a reply; one
 that waited ``socket_timeout`` fails with redis ``TimeoutError``, and the connection is
@@ -198,6 +198,11 @@ class _InvalidReply(Exception):
     pass
 
 
+class Unsupported(Exception):
+    """The connection redis-py opened cannot be taken over: the caller falls back to
+    redis-py's path, for good (:attr:`LeanReads.usable` is then False)."""
+
+
 class LeanReads:
     """The read path of one client: up to ``max_connections`` connections of its own,
     opened from redis-py's pool settings. ``execute`` returns what redis-py's
@@ -259,6 +264,8 @@ class LeanReads:
         while True:
             if self._closed:
                 raise RedisConnectionError("the client is closed")
+            if not self.usable:
+                raise Unsupported("the lean path is off for this client")
             connection = self._pick()
             if connection is not None:
                 return connection
@@ -297,10 +304,16 @@ class LeanReads:
         transport = getattr(writer, "transport", None)
         if transport is None or reader is None or bool(getattr(reader, "_buffer", None)):
             await connection.disconnect()
-            raise RedisConnectionError("could not take over the Redis connection")
+            self.usable = False
+            raise Unsupported("redis-py's connection has no transport to take over")
         protocol = RespProtocol(self, connection, transport, self._timeout)
         protocol.streams = (reader, writer)  # alive while it is: a dropped writer closes
-        transport.set_protocol(protocol)
+        try:
+            transport.set_protocol(protocol)
+        except (AttributeError, NotImplementedError) as exc:  # a transport that cannot
+            await connection.disconnect()
+            self.usable = False
+            raise Unsupported(f"the transport cannot change protocol: {exc}") from exc
         # The transport is the protocol's now: redis-py's object keeps only its encoder.
         connection._writer = None
         connection._reader = None
