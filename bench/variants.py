@@ -26,6 +26,10 @@ The query path (issue 14), each change taken out on its own and all at once::
         --extra no-autopipe=bench.variants:without_auto_pipelining@P \
         --extra no-prompt=bench.variants:without_prompt_writes@P \
         --extra before=bench.variants:before_querypath@P
+
+The lean read path (``cache/resp.py``) taken out::
+
+    .venv/bin/python bench/query_rtt.py --quick --extra no-lean=bench.variants:without_lean_reads@P
 """
 
 from __future__ import annotations
@@ -128,3 +132,15 @@ def before_querypath(redis_url: str, port: int) -> Any:
     asgi_receive(redis_url, port)
     without_prompt_writes(redis_url, port)
     return without_auto_pipelining(redis_url, port)
+
+
+def without_lean_reads(redis_url: str, port: int) -> Any:
+    """The product with the routed reads on redis-py's path (auto-pipelined, as before
+    ``cache/resp.py``): what the lean read path saves. Serve it on the product's protocol:
+    ``--extra no-lean=bench.variants:without_lean_reads@P``."""
+    from fullon_cache_api.cache import connection
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    connection.LEAN_READS = False
+    return create_app(Settings(redis_url=redis_url, api_port=port))

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache_api.cache import CacheReader, create_redis
+from fullon_cache_api.cache import connection as connection_module
 from fullon_cache_api.cache.connection import (
     MAX_BATCH,
     AutoPipelinedRedis,
@@ -129,6 +130,14 @@ async def test_waiting_for_a_free_connection_gives_up_in_time(redis_url: str) ->
 SYMBOLS = [f"C{n}/USDT" for n in range(8)]
 
 
+@pytest.fixture
+def without_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The query client with the routed reads on redis-py's path (auto-pipelined), not on
+    the lean read path (``cache/resp.py``, tested in ``test_resp_reads.py``): what these
+    tests measure is redis-py's path, which a client keeps when the lean one is off."""
+    monkeypatch.setattr(connection_module, "LEAN_READS", False)
+
+
 async def _seed_tickers(url: str) -> None:
     client = Redis.from_url(url, decode_responses=True)
     try:
@@ -141,7 +150,7 @@ async def _seed_tickers(url: str) -> None:
 
 
 async def test_reads_of_one_turn_share_a_round_trip_and_get_their_own_replies(
-    redis_url: str,
+    redis_url: str, without_lean: None
 ) -> None:
     await _seed_tickers(redis_url)
     redis = create_redis(make_settings(redis_url))
@@ -184,7 +193,9 @@ async def read_wrong_type(reader: TickerReader) -> Any:
         return error
 
 
-async def test_a_cancelled_read_leaves_the_others_of_its_batch(redis_url: str) -> None:
+async def test_a_cancelled_read_leaves_the_others_of_its_batch(
+    redis_url: str, without_lean: None
+) -> None:
     await _seed_tickers(redis_url)
     redis = create_redis(make_settings(redis_url))
     try:
@@ -206,7 +217,7 @@ async def test_a_cancelled_read_leaves_the_others_of_its_batch(redis_url: str) -
         await redis.aclose()
 
 
-async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable() -> None:
+async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable(without_lean: None) -> None:
     server = EmbeddedRedis()
     await asyncio.to_thread(server.start)
     try:
@@ -240,7 +251,7 @@ async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable() -> None
         await asyncio.to_thread(server.stop)
 
 
-async def test_command_writes_keep_their_timeout_when_they_could_wait() -> None:
+async def test_command_writes_keep_their_timeout_when_they_could_wait(without_lean: None) -> None:
     """Small writes into an empty transport buffer go without a timer
     (``PromptWriteConnection``); reads keep ``socket_timeout``, and a write that could
     wait (here 8 MB to a stopped Redis) keeps redis-py's write timeout."""
@@ -275,7 +286,9 @@ async def test_command_writes_keep_their_timeout_when_they_could_wait() -> None:
         await asyncio.to_thread(server.stop)
 
 
-async def test_a_burst_larger_than_a_batch_goes_out_as_several(redis_url: str) -> None:
+async def test_a_burst_larger_than_a_batch_goes_out_as_several(
+    redis_url: str, without_lean: None
+) -> None:
     await _seed_tickers(redis_url)
     redis = create_redis(make_settings(redis_url))
     try:

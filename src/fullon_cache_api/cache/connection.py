@@ -12,7 +12,12 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from fullon_cache_api.cache.resp import LeanReads, Unsupported
 from fullon_cache_api.settings import Settings
+
+# Whether query clients read the routed commands on the lean path (``cache/resp.py``);
+# the benchmark's variant turns it off to measure what it saves.
+LEAN_READS = True
 
 
 class WaitingConnectionPool(ConnectionPool):
@@ -259,6 +264,13 @@ class AutoPipelinedRedis(Redis):
     """A client whose read commands issued in the same turn of the event loop share one
     write and one round trip (what ioredis calls auto-pipelining).
 
+    With ``lean_reads`` (what :func:`create_redis` passes, :data:`LEAN_READS`), the
+    routed reads (:data:`_PIPELINED`) go on the lean path of ``cache/resp.py`` instead:
+    connections of its own, opened by redis-py from the same pool settings, each a
+    protocol with a FIFO of replies (pipelined by construction, no pool or task per
+    command). Without it, or when the URL asks for what that path does not handle (RESP3,
+    decoded replies), they take the path below, on redis-py's pool:
+
     The first read command of a turn lets the rest of the turn run (one ``sleep(0)``):
     queries dispatched from the same batch of socket reads (10 WebSocket connections, one
     epoll wake-up) reach their reads meanwhile and queue them behind it. Alone, it runs
@@ -271,8 +283,14 @@ class AutoPipelinedRedis(Redis):
     connection like any command (:class:`WaitingConnectionPool`). A caller cancelled while
     its batch runs only stops waiting: the others still get their replies."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lean_reads: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The routed reads on connections of their own (``cache/resp.py``), when enabled.
+        self.lean: LeanReads | None = None
+        if lean_reads:
+            lean = LeanReads(self.connection_pool, self.response_callbacks)
+            if lean.usable:
+                self.lean = lean
         self._turn: list[_Queued] | None = None  # this turn's followers, while one waits
         self._batches: set[asyncio.Task[None]] = set()
         self.pipelined_batches = 0  # batches sent (two commands or more)
@@ -281,6 +299,13 @@ class AutoPipelinedRedis(Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if args[0] not in _PIPELINED:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        lean = self.lean
+        if lean is not None:
+            try:
+                return await lean.execute(args, options)
+            except Unsupported:
+                self.lean = None  # redis-py's path from now on
+                return await self.execute_command(*args, **options)
         turn = self._turn
         if turn is not None:  # a command of this turn is collecting: join it
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -356,6 +381,8 @@ class AutoPipelinedRedis(Redis):
         for task in list(self._batches):
             task.cancel()
         await asyncio.gather(*self._batches, return_exceptions=True)
+        if self.lean is not None:
+            await self.lean.aclose()
         await super().aclose(close_connection_pool)
 
 
@@ -391,4 +418,4 @@ def create_redis(
     if for_pubsub:
         return Redis(connection_pool=pool)
     _prompt_writes(pool)
-    return AutoPipelinedRedis(connection_pool=pool)
+    return AutoPipelinedRedis(connection_pool=pool, lean_reads=LEAN_READS)
