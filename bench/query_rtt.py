@@ -355,6 +355,10 @@ async def measure_qps(args: argparse.Namespace, targets: list[Target]) -> None:
 # --------------------------------------------------------------------------- #
 
 
+# Idle time between profiled blocks: each connection's message budget refills.
+PROFILE_PAUSE_S = 1.0
+
+
 async def run_profile(args: argparse.Namespace, redis_url: str, out: Path) -> None:
     """Serve ``args.profile``, drive it with the benchmark's WebSocket client and profile the
     server process: with py-spy (sampling, collapsed stacks in ``out``) or under cProfile
@@ -374,17 +378,33 @@ async def run_profile(args: argparse.Namespace, redis_url: str, out: Path) -> No
         )
     server.start()
     try:
-        client = GraphQLWSClient(server.ws_url, compression=args.compression)
-        await client.connect()
-        await ws_samples(client, args.warmup)
+        clients = [GraphQLWSClient(server.ws_url, compression=args.compression)]
+        await clients[0].connect()
+        await ws_samples(clients[0], args.warmup)
         assert server.pid is not None
         spy = None if cprofile or node else PySpy(server.pid, out)
         try:
-            await ws_samples(client, args.iterations)
+            # What the goals measure: round trips on one connection, then queries on
+            # ``--qps-connections`` at once, in blocks with a pause between them, so no
+            # connection passes the product's default message rate limit (1000/s, burst
+            # 2000), which a connection sending as fast as it can reaches in seconds.
+            per_block = math.ceil(args.iterations / args.rounds)
+            for _ in range(args.rounds):
+                await ws_samples(clients[0], per_block)
+                await asyncio.sleep(PROFILE_PAUSE_S)
+            # Opened now: idle through the round trips, they would answer no keep-alive
+            # ping and be closed (1011), as ``measure_qps`` explains.
+            for _ in range(args.qps_connections - 1):
+                clients.append(GraphQLWSClient(server.ws_url, compression=args.compression))
+                await clients[-1].connect()
+            for _ in range(args.qps_rounds):
+                await qps_block(clients, args.qps_seconds)
+                await asyncio.sleep(PROFILE_PAUSE_S)
         finally:
             if spy is not None:
                 spy.stop()
-        await client.close()
+        for client in clients:
+            await client.close()
         await asyncio.sleep(0.2)
     finally:
         server.close()
