@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from support.live import LiveEnv, live_env, tick, wait_until
+from support.server import start_up_objects_frozen
 
 pytestmark = pytest.mark.chaos
 
@@ -114,50 +115,51 @@ async def test_biggest_pages_do_not_stall_other_connections(big_env: LiveEnv) ->
     one = f'trades(exchange: "binance", symbol: "BTC/USDT", last: {page}) {{ {fields} }}'
     heavy = "{ " + " ".join(f"a{index}: {one}" for index in range(3)) + " }"
     await env.writer.set_ticker(tick(1.0))
-    async with env.client() as client, httpx.AsyncClient(base_url=env.server.base_url) as probe:
-        await client.subscribe(
-            "t", 'subscription { tickers(exchange: "binance") { kind items { price } } }'
-        )
-        assert (await client.data("t"))["kind"] == "SNAPSHOT"
-        stop = asyncio.Event()
-        latencies: list[float] = []
+    with start_up_objects_frozen():
+        async with env.client() as client, httpx.AsyncClient(base_url=env.server.base_url) as probe:
+            await client.subscribe(
+                "t", 'subscription { tickers(exchange: "binance") { kind items { price } } }'
+            )
+            assert (await client.data("t"))["kind"] == "SNAPSHOT"
+            stop = asyncio.Event()
+            latencies: list[float] = []
 
-        async def probing() -> None:
-            while not stop.is_set():
-                started = time.monotonic()
-                response = await probe.get("/health")
-                latencies.append(time.monotonic() - started)
-                assert response.status_code == 200
-                await asyncio.sleep(0.005)
+            async def probing() -> None:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    response = await probe.get("/health")
+                    latencies.append(time.monotonic() - started)
+                    assert response.status_code == 200
+                    await asyncio.sleep(0.005)
 
-        async def publishing() -> int:
-            count = 0
-            while not stop.is_set():
-                count += 1
-                await env.writer.set_ticker(tick(1.0 + count))
-                await asyncio.sleep(0.01)
-            return count
+            async def publishing() -> int:
+                count = 0
+                while not stop.is_set():
+                    count += 1
+                    await env.writer.set_ticker(tick(1.0 + count))
+                    await asyncio.sleep(0.01)
+                return count
 
-        # The readers' bodies are parsed afterwards: parsing megabytes of JSON here, in
-        # the server's own process, would stall the probe too.
-        readers = [asyncio.create_task(env.server.post(heavy)) for _ in range(3)]
-        probe_task = asyncio.create_task(probing())
-        publisher = asyncio.create_task(publishing())
-        responses = await asyncio.gather(*readers)
-        stop.set()
-        published = await publisher
-        await probe_task
-        bodies = [response.json() for response in responses]
-        for body in bodies:
-            assert "errors" not in body, body["errors"][:2]
-            assert all(len(body["data"][f"a{index}"]) == page for index in range(3))
-        assert latencies and max(latencies) < 0.1, sorted(latencies)[-5:]
-        # The subscriber was not cut off: it receives up to the last price published.
-        last_price = 1.0 + published
-        seen = 0.0
-        while seen < last_price:
-            data = await client.data("t", timeout=5)
-            seen = max(item["price"] for item in data["items"])
+            # The readers' bodies are parsed afterwards: parsing megabytes of JSON here, in
+            # the server's own process, would stall the probe too.
+            readers = [asyncio.create_task(env.server.post(heavy)) for _ in range(3)]
+            probe_task = asyncio.create_task(probing())
+            publisher = asyncio.create_task(publishing())
+            responses = await asyncio.gather(*readers)
+            stop.set()
+            published = await publisher
+            await probe_task
+            bodies = [response.json() for response in responses]
+            for body in bodies:
+                assert "errors" not in body, body["errors"][:2]
+                assert all(len(body["data"][f"a{index}"]) == page for index in range(3))
+            assert latencies and max(latencies) < 0.1, sorted(latencies)[-5:]
+            # The subscriber was not cut off: it receives up to the last price published.
+            last_price = 1.0 + published
+            seen = 0.0
+            while seen < last_price:
+                data = await client.data("t", timeout=5)
+                seen = max(item["price"] for item in data["items"])
 
 
 # --------------------------------------------------------------------------- hostile data
