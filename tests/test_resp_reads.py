@@ -21,7 +21,12 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
 
-from fullon_cache_api.cache.connection import _PIPELINED, AutoPipelinedRedis, create_redis
+from fullon_cache_api.cache.connection import (
+    _LEAN,
+    _PIPELINED,
+    AutoPipelinedRedis,
+    create_redis,
+)
 from fullon_cache_api.cache.resp import RespProtocol
 from fullon_cache_api.cache.tickers import TickerReader
 from fullon_cache_api.embedded_redis import EmbeddedRedis, create_readonly_user
@@ -117,6 +122,7 @@ async def test_every_routed_command_gives_what_redis_py_gives(
     lean: AutoPipelinedRedis, plain: Redis
 ) -> None:
     assert set(CALLS) == set(_PIPELINED)
+    assert _LEAN <= _PIPELINED
     assert lean.lean is not None
     for name, calls in CALLS.items():
         for n, call in enumerate(calls):
@@ -129,6 +135,34 @@ async def test_every_routed_command_gives_what_redis_py_gives(
         assert together == [await _outcome(call, plain) for call in calls], name
     assert lean.lean.opened == 1  # every read above on the lean path's connection
     assert len(lean.connection_pool._in_use_connections) == 0
+
+
+async def test_a_huge_reply_delays_only_its_own_read(
+    lean: AutoPipelinedRedis, plain: Redis
+) -> None:
+    """Replies on a lean connection come back in order, so a read whose reply can be a whole
+    hash (HGETALL of a huge, perhaps hostile, key) stays off it: the small reads sent just
+    after it answer while it is still arriving."""
+    chunk = b"x" * 256 * 1024
+    for start in range(0, 160, 40):  # 160 fields of 256 KB: a 40 MB reply
+        await plain.hset("h:huge", mapping={f"f{n}": chunk for n in range(start, start + 40)})
+    assert lean.lean is not None
+    await lean.hget("h", "a")  # the lean connection is open
+    order: list[str] = []
+
+    async def read(name: str, call: Awaitable[Any]) -> Any:
+        result = await call
+        order.append(name)
+        return result
+
+    huge = asyncio.create_task(read("hgetall", lean.hgetall("h:huge")))
+    await asyncio.sleep(0)  # its command is on its way
+    small = await asyncio.gather(*(read(f"hget{n}", lean.hget("h", "a")) for n in range(5)))
+    assert small == [b"1"] * 5
+    everything = await huge
+    assert len(everything) == 160
+    assert order[-1] == "hgetall", order  # every small read answered before it
+    assert lean.lean.opened == 1 and lean.lean.pending == 0
 
 
 async def test_many_concurrent_reads_keep_their_order(

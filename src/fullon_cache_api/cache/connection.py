@@ -253,6 +253,27 @@ _PIPELINED = frozenset(
     }
 )
 
+# The routed reads whose reply is one value or a count: these go on the lean path
+# (``cache/resp.py``), where replies come back in order on a shared connection. A read whose
+# reply can be as big as a whole hash, list or set (HGETALL, LRANGE, MGET, ...) stays on a
+# pooled connection of its own, so a huge reply (a hostile or corrupt key) delays only its
+# own query, not every small read queued behind it.
+_LEAN = frozenset(
+    {
+        "GET",
+        "EXISTS",
+        "TYPE",
+        "HGET",
+        "HMGET",
+        "HEXISTS",
+        "HLEN",
+        "LLEN",
+        "LINDEX",
+        "SCARD",
+        "ZCARD",
+    }
+)
+
 # The most commands one pipeline carries: a larger burst goes out as several, so one reply
 # list (and the wait for its last reply) stays bounded.
 MAX_BATCH = 256
@@ -265,7 +286,7 @@ class AutoPipelinedRedis(Redis):
     write and one round trip (what ioredis calls auto-pipelining).
 
     With ``lean_reads`` (what :func:`create_redis` passes, :data:`LEAN_READS`), the
-    routed reads (:data:`_PIPELINED`) go on the lean path of ``cache/resp.py`` instead:
+    single-value reads (:data:`_LEAN`) go on the lean path of ``cache/resp.py`` instead:
     connections of its own, opened by redis-py from the same pool settings, each a
     protocol with a FIFO of replies (pipelined by construction, no pool or task per
     command). Without it, or when the URL asks for what that path does not handle (RESP3,
@@ -300,7 +321,7 @@ class AutoPipelinedRedis(Redis):
         if args[0] not in _PIPELINED:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         lean = self.lean
-        if lean is not None:
+        if lean is not None and args[0] in _LEAN:
             try:
                 return await lean.execute(args, options)
             except Unsupported:
