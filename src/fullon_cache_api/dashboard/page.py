@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import html
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,12 +32,11 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
+from fullon_cache_api.vendor_static import IMMUTABLE, VersionedStaticFiles
 from fullon_cache_api.version import __version__
 
-from .assets import IMPORTS, MANIFEST_NAME, MODULES, STATIC_DIR, assets_available
+from .assets import IMPORTS, MODULES, STATIC_DIR, assets_available
 
 if TYPE_CHECKING:
     from fullon_cache_api.settings import Settings
@@ -60,8 +58,6 @@ ENTRY_MODULE = "main.js"
 STYLESHEET = "dashboard.css"
 
 INSTALL_HINT = "python -m fullon_cache_api.dashboard.assets"
-
-_IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 _GZIP_MIN_BYTES = 512
@@ -215,31 +211,12 @@ If this page stays, the package was installed without its data files: reinstall 
 """
 
 
-class _StaticFiles(StaticFiles):
-    """Static files whose paths carry their version: cached as immutable."""
-
-    async def check_config(self) -> None:
-        # The vendor directory may be created later by fetch_assets(); until then a
-        # request is a plain 404 rather than a server error.
-        return None
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        immutable = Path(full_path).name != MANIFEST_NAME
-        response.headers["Cache-Control"] = _IMMUTABLE if immutable else "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
-
 def _vendor_static(directory: Path) -> GZipMiddleware:
     return GZipMiddleware(
-        _StaticFiles(directory=directory, check_dir=False), minimum_size=_GZIP_MIN_BYTES
+        VersionedStaticFiles(
+            directory=directory, check_dir=False, headers={"X-Content-Type-Options": "nosniff"}
+        ),
+        minimum_size=_GZIP_MIN_BYTES,
     )
 
 
@@ -285,7 +262,7 @@ def dashboard_routes(
         if found is None:
             return Response("Not Found", status_code=404, media_type="text/plain")
         file_headers = {
-            "Cache-Control": _IMMUTABLE,
+            "Cache-Control": IMMUTABLE,
             "X-Content-Type-Options": "nosniff",
             "Vary": "Accept-Encoding",
         }

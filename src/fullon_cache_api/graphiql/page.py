@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
-from .assets import MANIFEST_NAME, SCRIPTS, STATIC_DIR, STYLES, Asset, assets_available
+from fullon_cache_api.vendor_static import VersionedStaticFiles
+
+from .assets import SCRIPTS, STATIC_DIR, STYLES, Asset, assets_available
 
 __all__ = [
     "CDN_BANNER",
@@ -53,7 +52,6 @@ query RootFields {
 }
 """
 
-_IMMUTABLE = "public, max-age=31536000, immutable"
 
 # Builds the HTTP and WebSocket URLs from window.location, then mounts GraphiQL.
 _BOOT_JS = """\
@@ -171,30 +169,9 @@ def render_graphiql(
 """
 
 
-class _GraphiQLStaticFiles(StaticFiles):
-    """Static files with long-lived caching (asset paths carry their version)."""
-
-    async def check_config(self) -> None:
-        # The directory may be created later by fetch_assets(); until then a
-        # request is a plain 404 rather than a server error.
-        return None
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        immutable = Path(full_path).name != MANIFEST_NAME
-        response.headers["Cache-Control"] = _IMMUTABLE if immutable else "no-cache"
-        return response
-
-
 def graphiql_static_app(directory: Path | None = None) -> StaticFiles:
     """ASGI app serving the installed assets (default: the package's static dir)."""
-    return _GraphiQLStaticFiles(
+    return VersionedStaticFiles(
         directory=STATIC_DIR if directory is None else directory, check_dir=False
     )
 
