@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.simulator import CacheWriter
 from support import RunningServer, make_settings, raw_ws, running_server
+from support.private_redis import private_redis
 from support.ws import LEGACY_WS, TRANSPORT_WS
 from test_queries import T0_S
 
@@ -116,12 +117,8 @@ async def test_bad_argument_over_websocket(api_server: RunningServer) -> None:
 @pytest.fixture
 async def own_redis() -> AsyncIterator[EmbeddedRedis]:
     """A private redis-server this test may stop and restart (on the same port)."""
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def seed(url: str) -> None:

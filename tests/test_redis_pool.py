@@ -26,10 +26,10 @@ from fullon_cache_api.cache.connection import (
     WaitingConnectionPool,
 )
 from fullon_cache_api.cache.tickers import TickerReader
-from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 from fullon_cache_api.simulator import CacheWriter
 from support.live import tick
+from support.private_redis import private_redis
 from support.server import make_settings
 
 
@@ -218,9 +218,7 @@ async def test_a_cancelled_read_leaves_the_others_of_its_batch(
 
 
 async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable(without_lean: None) -> None:
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         url = f"redis://{server.host}:{server.port}/0"
         await _seed_tickers(url)
         settings = make_settings(url, redis_socket_timeout=0.3, redis_socket_connect_timeout=0.3)
@@ -247,17 +245,13 @@ async def test_redis_stalling_mid_batch_fails_each_read_as_unavailable(without_l
             assert [record.symbol for record in again if record is not None] == SYMBOLS
         finally:
             await redis.aclose()
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_command_writes_keep_their_timeout_when_they_could_wait(without_lean: None) -> None:
     """Small writes into an empty transport buffer go without a timer
     (``PromptWriteConnection``); reads keep ``socket_timeout``, and a write that could
     wait (here 8 MB to a stopped Redis) keeps redis-py's write timeout."""
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         url = f"redis://{server.host}:{server.port}/0"
         settings = make_settings(url, redis_socket_timeout=0.3, redis_socket_connect_timeout=0.3)
         redis = create_redis(settings)
@@ -282,8 +276,6 @@ async def test_command_writes_keep_their_timeout_when_they_could_wait(without_le
             await redis.connection_pool.release(connection)
         finally:
             await redis.aclose()
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_a_burst_larger_than_a_batch_goes_out_as_several(

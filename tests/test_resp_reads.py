@@ -29,10 +29,11 @@ from fullon_cache_api.cache.connection import (
 )
 from fullon_cache_api.cache.resp import RespProtocol
 from fullon_cache_api.cache.tickers import TickerReader
-from fullon_cache_api.embedded_redis import EmbeddedRedis, create_readonly_user
+from fullon_cache_api.embedded_redis import create_readonly_user
 from fullon_cache_api.errors import CacheUnavailable
 from fullon_cache_api.simulator import CacheWriter
 from support.live import tick
+from support.private_redis import private_redis
 from support.server import make_settings
 
 BINARY = bytes(range(256)) * 3  # not UTF-8
@@ -193,9 +194,7 @@ async def _tickers(url: str) -> TickerReader:
 
 
 async def test_redis_killed_mid_flight_fails_every_pending_read_then_reads_again() -> None:
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         reader = await _tickers(server.url)
         client = reader.redis
         assert isinstance(client, AutoPipelinedRedis) and client.lean is not None
@@ -220,15 +219,10 @@ async def test_redis_killed_mid_flight_fails_every_pending_read_then_reads_again
             assert record is not None and record.symbol == "S1/USDT"
         finally:
             await client.aclose()
-    finally:
-        server.resume()
-        await asyncio.to_thread(server.stop)
 
 
 async def test_redis_paused_times_reads_out_within_the_socket_timeout() -> None:
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         reader = await _tickers(server.url)
         client = reader.redis
         assert isinstance(client, AutoPipelinedRedis) and client.lean is not None
@@ -254,15 +248,10 @@ async def test_redis_paused_times_reads_out_within_the_socket_timeout() -> None:
             assert [record.symbol for record in again if record] == [f"S{n}/USDT" for n in range(8)]
         finally:
             await client.aclose()
-    finally:
-        server.resume()
-        await asyncio.to_thread(server.stop)
 
 
 async def test_auth_and_database_from_the_url() -> None:
-    server = EmbeddedRedis()
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis() as server:
         setup = Redis.from_url(server.url)
         await setup.config_set("requirepass", "s3cret")  # its start-up PING needs none
         await setup.aclose()
@@ -287,8 +276,6 @@ async def test_auth_and_database_from_the_url() -> None:
                 await wrong.aclose()
         finally:
             await admin.aclose()
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_the_read_only_acl_user_reads_on_the_lean_path(redis_url: str, plain: Redis) -> None:
@@ -321,9 +308,7 @@ async def test_a_cancelled_read_leaves_the_others(lean: AutoPipelinedRedis) -> N
 
 async def test_a_unix_socket_url(tmp_path: Any) -> None:
     socket_path = tmp_path / "redis.sock"
-    server = EmbeddedRedis(extra_args=["--unixsocket", str(socket_path), "--unixsocketperm", "700"])
-    await asyncio.to_thread(server.start)
-    try:
+    async with private_redis("--unixsocket", str(socket_path), "--unixsocketperm", "700") as server:
         admin = Redis.from_url(server.url)
         await admin.set("k", b"\xffv")
         await admin.aclose()
@@ -334,8 +319,6 @@ async def test_a_unix_socket_url(tmp_path: Any) -> None:
             assert client.lean.opened == 1
         finally:
             await client.aclose()
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_what_the_lean_path_cannot_serve_stays_on_redis_py(

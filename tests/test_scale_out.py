@@ -15,7 +15,6 @@ with a deadline, and reads after writes go through ``WAIT`` (the replica has app
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections import Counter
@@ -29,6 +28,7 @@ import redis.asyncio
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.simulator import CacheWriter
 from support.live import KEYSPACE_ARGS, LiveClient, live_client, tick, wait_until
+from support.private_redis import private_redis
 from support.server import RunningServer, make_settings, running_server
 
 DB = 1
@@ -44,16 +44,6 @@ JSONDict = dict[str, Any]
 
 def db_url(server: EmbeddedRedis) -> str:
     return f"redis://{server.host}:{server.port}/{DB}"
-
-
-@contextlib.asynccontextmanager
-async def private_redis(*extra_args: str) -> AsyncIterator[EmbeddedRedis]:
-    server = EmbeddedRedis(extra_args=extra_args)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @contextlib.asynccontextmanager
