@@ -40,20 +40,12 @@ import redis.asyncio
 
 from fullon_cache_api.simulator import CacheWriter, seed_scenario
 from support import RunningServer, make_settings, running_server
+from support.browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON
 from support.live import wait_until
 from support.npm import INSTALL_TIMEOUT_S, NODE, NPM, npm_ci
 
 JS = Path(__file__).resolve().parent / "js"
 PAGE = JS / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STEP_TIMEOUT_S = 20
 BTC = {"exchange": "binance", "symbol": "BTC/USDT", "price": 105234.56}
 
@@ -64,10 +56,7 @@ pytestmark = [
     pytest.mark.skipif(
         NODE is None or NPM is None, reason="node/npm are not installed: no Apollo Client bundle"
     ),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is not installed (apt-get install chromium): browser tests skipped",
-    ),
+    pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON),
     pytest.mark.timeout(INSTALL_TIMEOUT_S + 120),
 ]
 

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,18 +36,11 @@ from fullon_cache_api.dashboard.assets import ALL_ASSETS, IMPORTS, MANIFEST_NAME
 from fullon_cache_api.dashboard.page import INSTALL_HINT, AppBuild
 from fullon_cache_api.embedded_redis import EmbeddedRedis
 from fullon_cache_api.server.app import create_app
-from support.server import make_settings
+from support.browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON
+from support.server import free_port, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "tests" / "output"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 START_DEADLINE_S = 30.0
 MARKET_KEY = "dashboard-market-key-0123456789"
 #: What the page may transfer in all (every response, headers included), gzip on.
@@ -204,26 +196,16 @@ def test_app_build_is_read_once(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- browser helpers
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def browser(vendor_dir: Path) -> Iterator[Any]:
-    chromium = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+    if CHROMIUM is None:
+        pytest.skip(SKIP_REASON)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed (pip install playwright): browser tests skipped")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
@@ -383,7 +365,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str
     """``fullon-cache-api demo`` on a free port; the dashboard URL its banner prints (only
     started when there is a browser to open it)."""
     cwd = tmp_path_factory.mktemp("demo")
-    process = _spawn(["demo", "--port", str(_free_port())], _env(), cwd)
+    process = _spawn(["demo", "--port", str(free_port())], _env(), cwd)
     try:
         url = process.wait_for(re.compile(r"Dashboard: (http://127\.0\.0\.1:\d+/dashboard\S*)"))[1]
         _wait_http(url.split("?")[0].replace("/dashboard", "/health"))
@@ -540,7 +522,7 @@ def serve(market: str, tmp_path: Path) -> Iterator[Callable[..., tuple[str, Proc
     started: list[Process] = []
 
     def start(port: int | None = None, **env: str) -> tuple[str, Process]:
-        port = port or _free_port()
+        port = port or free_port()
         process = _spawn(["serve", "--port", str(port)], _env(REDIS_URL=market, **env), tmp_path)
         started.append(process)
         base = f"http://127.0.0.1:{port}"
@@ -555,7 +537,7 @@ def serve(market: str, tmp_path: Path) -> Iterator[Callable[..., tuple[str, Proc
 def test_reconnects_after_the_server_is_killed(
     serve: Callable[..., tuple[str, Process]], page_factory: Callable[[], tuple[Any, Recorder]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base, server = serve(port)
     page, recorder = page_factory()
     page.goto(f"{base}/dashboard")
