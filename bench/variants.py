@@ -30,6 +30,11 @@ The query path (issue 14), each change taken out on its own and all at once::
 The lean read path (``cache/resp.py``) taken out::
 
     .venv/bin/python bench/query_rtt.py --quick --extra no-lean=bench.variants:without_lean_reads@P
+
+Client frames read by websockets' parser only (no ``server/ws_frames.py``)::
+
+    .venv/bin/python bench/query_rtt.py --quick \
+        --extra ws-parser=bench.variants:without_direct_frames@P
 """
 
 from __future__ import annotations
@@ -143,4 +148,20 @@ def without_lean_reads(redis_url: str, port: int) -> Any:
     from fullon_cache_api.settings import Settings
 
     connection.LEAN_READS = False
+    return create_app(Settings(redis_url=redis_url, api_port=port))
+
+
+def without_direct_frames(redis_url: str, port: int) -> Any:
+    """The product with every client frame read by websockets' parser (as before
+    ``server/ws_frames.py``): what reading the common frame directly saves. Serve it on the
+    product's protocol: ``--extra ws-parser=bench.variants:without_direct_frames@P``."""
+    from fullon_cache_api.server import ws_frames
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    def never(self: ws_frames.DirectFrames) -> bool:
+        self.disable()
+        return False
+
+    ws_frames.DirectFrames._may_start = never  # type: ignore[method-assign]
     return create_app(Settings(redis_url=redis_url, api_port=port))

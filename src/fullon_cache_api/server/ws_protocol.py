@@ -42,6 +42,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
+from fullon_cache_api.server.ws_frames import DirectFrames
+
 EXTENSION = "fullon.websocket.wire"
 PROTOCOL_PATH = "fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol"
 
@@ -98,11 +100,26 @@ class Wire:
 
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, offering a :class:`Wire` to the app."""
+    """uvicorn's websockets-sansio protocol, offering a :class:`Wire` to the app. While a
+    listener is set, client frames are read by :class:`~.ws_frames.DirectFrames` (the
+    common frame directly, the others by websockets' parser, as uvicorn reads them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.listener: Callable[[str | bytes], object] | None = None
+        self.frames_reader = DirectFrames(
+            self.conn, super().data_received, self._deliver, self.handle_parser_exception
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.frames_reader.data_received(
+            data, self.handshake_complete and self.listener is not None
+        )
+
+    def _deliver(self, text: bool, data: bytes) -> None:
+        self.curr_msg_data_type = "text" if text else "bytes"
+        self.frames = [data]
+        self.send_receive_event_to_app()
 
     def send_receive_event_to_app(self) -> None:
         """A complete message: to the listener when one is set (:meth:`Wire.listen`), else
