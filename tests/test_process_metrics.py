@@ -4,14 +4,24 @@ and the client's ``get_process_metrics``/``stream_process_metrics`` (the field
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+import redis.asyncio
+import redis.exceptions
+
+from fullon_cache_api.cache.processes import ProcessReader
+from fullon_cache_api.cache.results import Problem
 from fullon_cache_api.client import FullonCacheApi, ProcessMetrics, fullon_cache_api
+from fullon_cache_api.errors import CacheUnavailable
 from fullon_cache_api.simulator import CacheWriter
 from support.live import live_env
+from support.private_redis import private_redis
 
 FIELDS = "activeProcesses components totalProcesses byType { key count }"
 QUERY = f"{{ processMetrics {{ {FIELDS} }} }}"
@@ -93,6 +103,104 @@ async def test_the_client_returns_and_streams_typed_metrics() -> None:
                 await env.writer.register_process("bot", "bot_2")
                 later = await anext(stream)
                 assert (later.components, later.total_processes) == (4, 6)
+
+
+async def test_a_components_key_of_the_wrong_type_degrades_components_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``process:components`` holding a string (HLEN answers WRONGTYPE): the stream and the
+    client get ``components`` null with a CORRUPT_DATA error at its path, the other counts
+    as they are, and the count comes back once fullon rewrites the key."""
+    async with live_env("keyspace") as env:
+        await seed(env.writer)
+        await env.writer.write_raw_string("process:components", "not a hash")
+        degraded = {**expected_after_seed(), "components": None}
+        async with env.client() as client:
+            await client.subscribe("m", SUBSCRIPTION)
+            payload = await client.payload_or_error("m")
+            assert payload["data"] == {"processMetrics": degraded}
+            [error] = payload["errors"]
+            assert error["path"] == ["processMetrics", "components"]
+            assert error["extensions"] == {"code": "CORRUPT_DATA"}
+
+            api: FullonCacheApi
+            async with fullon_cache_api(env.server.ws_url) as api:
+                with caplog.at_level(logging.WARNING, logger="fullon_cache_api.client"):
+                    metrics = await api.get_process_metrics()
+                assert isinstance(metrics, ProcessMetrics)
+                assert metrics.components is None
+                assert metrics["components"] is None
+                assert (metrics.active_processes, metrics.total_processes) == (5, 5)
+                assert {count.key: count.count for count in metrics.by_type} == {
+                    "bot": 1,
+                    "ohlcv": 1,
+                    "tick": 3,
+                }
+                assert "CORRUPT_DATA at ['processMetrics', 'components']" in caplog.text
+                async with api.stream_process_metrics() as stream:
+                    now = await anext(stream)
+                    assert (now.components, now.active_processes) == (None, 5)
+                    # fullon re-creates the hash on the next registration.
+                    await env.writer.redis.delete("process:components")
+                    await env.writer.register_process("bot", "bot_2")
+                    later = await anext(stream)
+                    while later.components is None:  # the DEL alone may be an event
+                        later = await anext(stream)
+                    assert (later.components, later.active_processes) == (1, 6)
+
+            payload = await client.payload_or_error("m", timeout=10)
+            while payload["data"]["processMetrics"]["components"] is None:
+                payload = await client.payload_or_error("m", timeout=10)
+            assert "errors" not in payload, payload
+            assert payload["data"]["processMetrics"]["components"] == 1
+
+
+async def test_only_a_wrong_type_degrades_the_read_other_failures_fail_it() -> None:
+    """The read itself: WRONGTYPE is corrupt data (one count, a ``Problem`` naming its
+    field); another error reply (here NOPERM) or an unreachable Redis fails the whole
+    read with CACHE_UNAVAILABLE, as before."""
+    async with private_redis() as server:
+        url = f"redis://{server.host}:{server.port}/0"
+        admin = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        try:
+            writer = CacheWriter(admin)
+            await seed(writer)
+            await writer.write_raw_string("process:components", "not a hash")
+            read = await ProcessReader(admin).metrics()
+            assert read.value.components is None
+            assert (read.value.active_processes, read.value.total_processes) == (5, 5)
+            assert read.problems == [
+                Problem(
+                    key="process:components",
+                    item=None,
+                    reason="the key holds the wrong Redis type",
+                    field="components",
+                )
+            ]
+
+            await admin.acl_setuser(
+                "nohlen",
+                enabled=True,
+                passwords=["+secret"],
+                keys=["~*"],
+                commands=["+@all", "-hlen"],
+            )
+            limited = redis.asyncio.Redis.from_url(
+                f"redis://nohlen:secret@{server.host}:{server.port}/0"
+            )
+            try:
+                with pytest.raises(CacheUnavailable) as refused:
+                    await ProcessReader(limited).metrics()
+                assert isinstance(refused.value.__cause__, redis.exceptions.NoPermissionError)
+            finally:
+                await limited.aclose()
+
+            await asyncio.to_thread(server.stop)
+            with pytest.raises(CacheUnavailable) as unreachable:
+                await ProcessReader(admin).metrics()
+            assert isinstance(unreachable.value.__cause__, redis.exceptions.ConnectionError)
+        finally:
+            await admin.aclose()
 
 
 def test_the_walkthrough_names_every_file_the_field_touches() -> None:

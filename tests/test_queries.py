@@ -1047,6 +1047,35 @@ async def test_process_metrics(gql: QueryRunner, writer: CacheWriter) -> None:
     assert (await gql.data(QUERY))["processMetrics"] == expected_after_seed()
 
 
+async def test_process_metrics_with_keys_of_the_wrong_type(
+    gql: QueryRunner, writer: CacheWriter
+) -> None:
+    """Corrupt data degrades one count: ``process:components`` of the wrong Redis type (HLEN
+    answers WRONGTYPE) nulls ``components`` alone, with a CORRUPT_DATA error at its path;
+    keys of another type under ``process:active:*`` or ``process:data:*`` are not counted
+    (SCAN TYPE)."""
+    from test_process_metrics import QUERY, expected_after_seed, seed
+
+    await seed(writer)
+    await writer.write_raw_string("process:components", "not a hash")
+    await writer.write_raw_string("process:active:junk", "not a hash")
+    await writer.write_raw_list("process:active:queue", ["not a hash"])
+    await writer.write_raw_hash_field("process:data:tick:junk:1.0", "not", "a string")
+    response = await gql(QUERY)
+    assert response["data"] == {"processMetrics": {**expected_after_seed(), "components": None}}
+    [error] = response["errors"]
+    assert error["path"] == ["processMetrics", "components"]
+    assert error["extensions"] == {"code": "CORRUPT_DATA"}
+    assert error["message"] == (
+        "corrupt entry process:components skipped: the key holds the wrong Redis type"
+    )
+    # Rewritten by fullon, the key counts again.
+    await writer.redis.delete("process:components")
+    await writer.register_process("bot", "bot_2")
+    metrics = (await gql.data(QUERY))["processMetrics"]
+    assert (metrics["components"], metrics["activeProcesses"]) == (1, 6)
+
+
 async def test_every_query_field_is_covered() -> None:
     """This module has a test for every field of ``Query``."""
     from fullon_cache_api.schema import schema

@@ -41,7 +41,8 @@ class RequestContext:
 
     def report(self, problems: list[Problem], path: list[str | int]) -> None:
         for problem in problems:
-            self.problems.append(ItemProblem(problem, path))
+            at = path if problem.field is None else [*path, problem.field]
+            self.problems.append(ItemProblem(problem, at))
 
     def items(self, listing: Listing[T], path: list[str | int]) -> list[T]:
         """The listing's items; its dropped items are reported against ``path``."""

@@ -81,6 +81,18 @@ def cache_read(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+def wrong_type(reply: object) -> bool:
+    """Whether one reply of a pipeline run with ``execute(raise_on_error=False)`` is a
+    ``WRONGTYPE`` error (a key of the wrong Redis type: corrupt data, that item alone).
+    Any other error reply is raised, for :func:`cache_read` to map as it maps the same
+    error outside a pipeline."""
+    if isinstance(reply, redis_errors.ResponseError):
+        if "WRONGTYPE" in str(reply):
+            return True
+        raise reply
+    return False
+
+
 def _count_unavailable(args: tuple[object, ...]) -> None:
     stats = getattr(args[0], "stats", None) if args else None
     if isinstance(stats, ReadStats):

@@ -13,7 +13,15 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 
 from fullon_cache_api.cache import codecs, keys
-from fullon_cache_api.cache.base import Clock, DomainReader, cache_read, key_text, utc_now
+from fullon_cache_api.cache.base import (
+    Clock,
+    DomainReader,
+    cache_read,
+    key_text,
+    log,
+    utc_now,
+    wrong_type,
+)
 from fullon_cache_api.cache.decode import CorruptValue, as_datetime
 from fullon_cache_api.cache.records import (
     ComponentStatusRecord,
@@ -22,9 +30,10 @@ from fullon_cache_api.cache.records import (
     ProcessRecord,
     SystemHealthRecord,
 )
-from fullon_cache_api.cache.results import Listing, Problem
+from fullon_cache_api.cache.results import Listing, Problem, ValueRead
 
 HEALTH_WINDOW_MINUTES = 60
+WRONG_TYPE = "the key holds the wrong Redis type"
 
 
 class ProcessReader(DomainReader):
@@ -108,32 +117,53 @@ class ProcessReader(DomainReader):
         return health, listing.problems
 
     @cache_read
-    async def metrics(self) -> ProcessMetricsRecord:
+    async def metrics(self) -> ValueRead[ProcessMetricsRecord]:
         """fullon_cache's ``get_metrics``: ``HLEN`` of each ``process:active:*`` hash (found
         by SCAN, not fullon's enum) and of ``process:components``, and a SCAN count of
-        ``process:data:*`` (counted as it goes: nothing is kept per key)."""
+        ``process:data:*`` (counted as it goes: nothing is kept per key).
+
+        Corrupt data degrades one count: ``process:components`` of the wrong Redis type
+        makes ``components`` ``None``, and an active hash whose type changed after the SCAN
+        is left out of ``by_type``, each with a ``Problem`` naming the field. Keys of
+        another type under ``process:active:*`` or ``process:data:*`` are not counted (SCAN
+        ``TYPE``). Any other error reply, or Redis unreachable, fails the read."""
         names = await self.scan(f"{keys.PROCESS_ACTIVE_PREFIX}*", type_="hash")
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hlen(name)
             pipe.hlen(keys.PROCESS_COMPONENTS)
-            *lengths, components = await pipe.execute()
+            *lengths, components = await pipe.execute(raise_on_error=False)
         total = 0
         async for _ in self.redis.scan_iter(
             match=f"{keys.PROCESS_DATA_PREFIX}*", count=1000, _type="string"
         ):
             total += 1
+        problems: list[Problem] = []
         prefix = len(keys.PROCESS_ACTIVE_PREFIX)
-        by_type = [
-            CountRecord(key=name[prefix:], count=int(length))
-            for name, length in zip(names, lengths, strict=True)
-        ]
-        return ProcessMetricsRecord(
+        by_type: list[CountRecord] = []
+        for name, length in zip(names, lengths, strict=True):
+            if wrong_type(length):  # replaced by another type since the SCAN
+                problems.append(Problem(key=name, item=None, reason=WRONG_TYPE, field="byType"))
+            else:
+                by_type.append(CountRecord(key=name[prefix:], count=int(length)))
+        component_count: int | None = None
+        if wrong_type(components):
+            problems.append(
+                Problem(
+                    key=keys.PROCESS_COMPONENTS, item=None, reason=WRONG_TYPE, field="components"
+                )
+            )
+        else:
+            component_count = int(components)
+        for problem in problems:
+            log.warning(problem.describe())
+        record = ProcessMetricsRecord(
             active_processes=sum(count.count for count in by_type),
             by_type=by_type,
-            components=int(components),
+            components=component_count,
             total_processes=total,
         )
+        return ValueRead(record, problems)
 
     async def _load(self, active: dict[str, datetime]) -> Listing[ProcessRecord]:
         listing: Listing[ProcessRecord] = Listing()

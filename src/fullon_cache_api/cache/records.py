@@ -279,7 +279,10 @@ class ProcessMetricsRecord:
         "Ids per process type, for each `process:active:{type}` hash "
         "(fullon_cache's `active_{type}`)."
     )
-    components: int = doc("Components with a latest process (`process:components`).")
+    components: int | None = doc(
+        "Components with a latest process (`process:components`); null, with a "
+        "`CORRUPT_DATA` error, when that key holds the wrong Redis type."
+    )
     total_processes: int = doc(
         "Process records (`process:data:*` keys, counted by SCAN); each expires 24 h after "
         "its last update."

@@ -11,11 +11,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One stored item that could not be decoded and was left out."""
+    """One stored item that could not be decoded and was left out.
+
+    ``field``: the field of the returned record that the item left null or short (its
+    GraphQL name, e.g. ``components``, not an alias a query gives it); the error's path
+    then ends with it. ``None``: the error is at the field that returned the record or
+    listing."""
 
     key: str
     item: str | None
     reason: str
+    field: str | None = None
 
     def describe(self) -> str:
         where = f"{self.key}[{self.item}]" if self.item is not None else self.key

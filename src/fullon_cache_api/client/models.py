@@ -474,9 +474,6 @@ class ProcessMetrics(Result):
     `active_processes`).
     """
 
-    components: int
-    """Components with a latest process (`process:components`)."""
-
     total_processes: int
     """Process records (`process:data:*` keys, counted by SCAN); each expires 24 h after its last
     update.
@@ -486,6 +483,11 @@ class ProcessMetrics(Result):
 
     by_type: list[Count] = field(default_factory=list)
     """Ids per process type, for each `process:active:{type}` hash (fullon_cache's `active_{type}`).
+    """
+
+    components: int | None = None
+    """Components with a latest process (`process:components`); null, with a `CORRUPT_DATA` error,
+    when that key holds the wrong Redis type.
     """
 
 

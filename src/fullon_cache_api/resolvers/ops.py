@@ -128,7 +128,9 @@ async def process_metrics(info: Info) -> ProcessMetricsRecord:
     """How many processes the cache holds, as fullon_cache's `ProcessCache.get_metrics()`
     counts them (`HLEN process:active:*`, `HLEN process:components`, SCAN
     `process:data:*`)."""
-    return await info.context.cache.processes.metrics()
+    read = await info.context.cache.processes.metrics()
+    info.context.report(read.problems, info.path.as_list())
+    return read.value
 
 
 @query(scope=OPS, client=Client("get_cache_health"), nullable=False)

@@ -290,7 +290,10 @@ class Group:
         body = self.executor.execute_event(self.prepared, event.change, variables, self.context)
         errors = body.get("errors") or []
         for problem in event.problems:
-            errors.append(self._at_root(error_dict(problem.describe(), ErrorCode.CORRUPT_DATA)))
+            error = self._at_root(error_dict(problem.describe(), ErrorCode.CORRUPT_DATA))
+            if problem.field is not None:
+                error["path"].append(problem.field)
+            errors.append(error)
         if event.error is not None:
             errors.append(self._at_root(event.error.to_dict()))
         return self._payload(body.get("data"), errors, event)

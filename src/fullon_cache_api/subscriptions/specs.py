@@ -306,7 +306,7 @@ def process_metrics(kind: StreamKind, refresh_s: float) -> TopicSpec:
     """Re-read when a process registers, updates or stops (``process:active:*``), and every
     ``refresh_s``: a process record expiring after 24 h changes no other key."""
 
-    async def load(cache: CacheReader) -> ProcessMetricsRecord:
+    async def load(cache: CacheReader) -> ValueRead[ProcessMetricsRecord]:
         return await cache.processes.metrics()
 
     return TopicSpec(
