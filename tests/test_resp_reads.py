@@ -4,13 +4,17 @@ connections of its own, below redis-py's command path.
 Against real redis-servers: the same results as redis-py for every routed command, order
 kept under many concurrent commands, a killed Redis failing every pending read as
 CACHE_UNAVAILABLE (and the next read after the restart working), a paused Redis timing
-reads out within the socket timeout, AUTH and the database from the URL, and the
-read-only ACL user.
+reads out within the socket timeout, AUTH and the database from the URL, the
+read-only ACL user, and health checks as redis-py's pool does them: a connection dropped
+silently while idle (through a loopback proxy that black-holes it) replaced after one
+short PING instead of a socket timeout, a busy connection never pinged, a burst after
+idle waiting for one PING, and a connection Redis closed never picked again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -20,6 +24,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fullon_cache_api.cache.connection import (
     _LEAN,
@@ -27,7 +32,7 @@ from fullon_cache_api.cache.connection import (
     AutoPipelinedRedis,
     create_redis,
 )
-from fullon_cache_api.cache.resp import RespProtocol
+from fullon_cache_api.cache.resp import HEALTH_CHECK_TIMEOUT, LeanReads, RespProtocol
 from fullon_cache_api.cache.tickers import TickerReader
 from fullon_cache_api.embedded_redis import create_readonly_user
 from fullon_cache_api.errors import CacheUnavailable
@@ -355,3 +360,210 @@ async def test_what_the_lean_path_cannot_serve_stays_on_redis_py(
         assert await client.get("k") == b"v"
     finally:
         await client.aclose()
+
+
+# Health checks ---------------------------------------------------------------------------
+
+
+class _BlackHoleProxy:
+    """A loopback TCP proxy to a Redis whose open connections can be black-holed: from
+    then on it forwards nothing either way and closes nothing, as a NAT or firewall that
+    forgot a connection does (no FIN, no RST: the client's writes are taken, no reply ever
+    comes). Connections made afterwards are forwarded as usual."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._upstream = (host, port)
+        self._server: asyncio.Server | None = None
+        self._links: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def __aenter__(self) -> _BlackHoleProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for link in self._links:  # every pipe then reads its end of file and returns
+            for writer in link["writers"]:
+                writer.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def black_hole(self) -> None:
+        """Every connection open now goes silent, for good."""
+        for link in self._links:
+            link["dead"] = True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+            link: dict[str, Any] = {"dead": False, "writers": (writer, up_writer)}
+            self._links.append(link)
+            await asyncio.gather(
+                self._pipe(reader, up_writer, link), self._pipe(up_reader, writer, link)
+            )
+        finally:
+            self._tasks.discard(task)
+
+    @staticmethod
+    async def _pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: dict[str, Any]
+    ) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                if not link["dead"]:
+                    writer.write(data)
+        if not link["dead"]:
+            writer.close()
+
+
+def _checked_client(url: str, interval: float, **settings: Any) -> AutoPipelinedRedis:
+    """The product's query client, its pool's ``health_check_interval`` set to
+    ``interval`` seconds (30 in the product) before any connection opens."""
+    client = create_redis(make_settings(url, **settings))
+    assert isinstance(client, AutoPipelinedRedis) and client.lean is not None
+    client.connection_pool.connection_kwargs["health_check_interval"] = interval
+    return client
+
+
+def _lean(client: AutoPipelinedRedis) -> LeanReads:
+    assert client.lean is not None
+    return client.lean
+
+
+async def _pings(admin: Redis) -> int:
+    """PINGs this Redis has run (``INFO commandstats``)."""
+    stats = await admin.info("commandstats")
+    return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+
+async def test_a_connection_dropped_silently_while_idle_is_replaced_after_one_short_check() -> None:
+    async with private_redis() as server, _BlackHoleProxy(server.host, server.port) as proxy:
+        admin = Redis.from_url(server.url)
+        await admin.set("k", "v")
+        checked = _checked_client(proxy.url, 0.3, redis_socket_timeout=3.0)
+        # The same client without health checks: what a silent drop cost before.
+        unchecked = _checked_client(proxy.url, 0, redis_socket_timeout=1.0)
+        try:
+            assert await checked.get("k") == b"v"
+            assert await unchecked.get("k") == b"v"
+            pings = await _pings(admin)
+            proxy.black_hole()
+            await asyncio.sleep(0.4)  # idle past the interval (the state under test)
+
+            started = time.monotonic()
+            with pytest.raises(RedisTimeoutError):
+                await asyncio.wait_for(unchecked.get("k"), 5)
+            assert time.monotonic() - started >= 0.95  # the whole socket timeout
+
+            started = time.monotonic()
+            replies = await asyncio.wait_for(
+                asyncio.gather(*(checked.get("k") for _ in range(20))), 5
+            )
+            elapsed = time.monotonic() - started
+            assert replies == [b"v"] * 20
+            # One PING into the void, HEALTH_CHECK_TIMEOUT (1 s), a fresh connection: well
+            # under the socket timeout (3 s) the reads would otherwise have waited.
+            assert HEALTH_CHECK_TIMEOUT - 0.05 < elapsed < 1.8, elapsed
+            lean = _lean(checked)
+            assert lean.opened == 2 and lean.pending == 0
+            # The check's PING never reached Redis; the one counted is redis-py's own, sent
+            # as it connects the fresh connection (it does so whenever the interval is set).
+            assert await _pings(admin) == pings + 1
+            assert await checked.hget("none", "a") is None  # and it stays in use
+            assert lean.opened == 2
+        finally:
+            await checked.aclose()
+            await unchecked.aclose()
+            await admin.aclose()
+
+
+async def test_a_busy_connection_is_never_pinged() -> None:
+    async with private_redis() as server:
+        admin = Redis.from_url(server.url)
+        await admin.set("k", "v")
+        client = _checked_client(server.url, 0.3)
+        try:
+            assert await client.get("k") == b"v"
+            pings = await _pings(admin)
+            reads = 0
+            deadline = time.monotonic() + 1.5  # five intervals of reads, one after another
+            while time.monotonic() < deadline:
+                assert await client.get("k") == b"v"
+                assert (
+                    await asyncio.gather(*(client.hget("none", "a") for _ in range(5)))
+                    == [None] * 5
+                )
+                reads += 6
+            assert reads > 100
+            assert await _pings(admin) == pings
+            assert _lean(client).opened == 1
+        finally:
+            await client.aclose()
+            await admin.aclose()
+
+
+async def test_reads_after_idle_wait_for_one_check_and_all_succeed() -> None:
+    async with private_redis() as server:
+        admin = Redis.from_url(server.url)
+        await admin.mset({f"n:{n}": str(n) for n in range(300)})
+        client = _checked_client(server.url, 0.3)
+        lean = _lean(client)
+        try:
+            assert await client.get("n:0") == b"0"
+            for _ in range(2):
+                pings = await _pings(admin)
+                await asyncio.sleep(0.4)  # idle past the interval (the state under test)
+                replies = await asyncio.gather(*(client.get(f"n:{n}") for n in range(300)))
+                assert replies == [str(n).encode() for n in range(300)]
+                assert await _pings(admin) == pings + 1  # one check for all 300
+                assert lean.opened == 1 and lean.pending == 0
+            # Two connections (at most 100 reads wait on each), both idle: one check each.
+            lean.max_pending = 100
+            assert len(await asyncio.gather(*(client.get(f"n:{n}") for n in range(300)))) == 300
+            assert lean.opened == 2
+            pings = await _pings(admin)
+            await asyncio.sleep(0.4)
+            replies = await asyncio.gather(*(client.get(f"n:{n}") for n in range(300)))
+            assert replies == [str(n).encode() for n in range(300)]
+            assert await _pings(admin) == pings + 2
+            assert lean.opened == 2 and lean.pending == 0
+        finally:
+            await client.aclose()
+            await admin.aclose()
+
+
+async def test_a_connection_redis_closed_is_never_picked(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with private_redis() as server:
+        admin = Redis.from_url(server.url)
+        await admin.set("k", "v")
+        client = _checked_client(server.url, 30)
+        lean = _lean(client)
+        dropped = asyncio.Event()
+        lost = lean._lost
+
+        def told(connection: RespProtocol) -> None:
+            lost(connection)
+            dropped.set()
+
+        monkeypatch.setattr(lean, "_lost", told)
+        try:
+            assert await client.get("k") == b"v"
+            (entry,) = [e for e in await admin.client_list() if e["name"] == "fullon_cache_api"]
+            assert await admin.client_kill_filter(_id=entry["id"]) == 1
+            await asyncio.wait_for(dropped.wait(), 5)  # the FIN arrives: dropped
+            assert not lean._connections
+            assert await asyncio.gather(*(client.get("k") for _ in range(10))) == [b"v"] * 10
+            assert lean.opened == 2 and lean.pending == 0
+        finally:
+            await client.aclose()
+            await admin.aclose()

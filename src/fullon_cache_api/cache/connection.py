@@ -432,6 +432,8 @@ def create_redis(
         # A pub/sub connection waits for messages indefinitely; the feed pings it instead.
         socket_timeout=None if for_pubsub else settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_socket_connect_timeout,
+        # A connection idle for longer is PINGed before its next command; the lean read
+        # path's connections (``cache/resp.py``) read this same setting.
         health_check_interval=30,
         client_name=client_name,
         decode_responses=False,

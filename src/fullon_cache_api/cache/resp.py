@@ -35,13 +35,28 @@ dropped with every other pending command failing the same way. A lost connection
 its pending commands with redis ``ConnectionError``; the next command opens a new one
 (within the connect timeout). At most ``max_pending`` commands wait on one connection;
 beyond that a second one is opened (up to ``max_connections``), and beyond those a
-command waits for room, up to the socket timeout.
+command waits for room, up to the socket timeout. A connection Redis closes (EOF) is
+dropped at once, so no command is sent on it after that.
+
+Health checks, as redis-py's pool does them and from the same setting (the pool's
+``health_check_interval``, read from ``connection_kwargs`` when a connection opens; 0 or
+unset means none): a connection on which nothing was written for longer than the
+interval, and on which nothing is pending, is checked before the next command goes on
+it. The check writes ``PING`` and waits for its reply at most :data:`HEALTH_CHECK_TIMEOUT`
+(never longer than the socket timeout); any reply will do, an error reply included (a
+user whose ACL refuses ``PING`` is still connected). A connection that does not answer
+in time (a NAT or firewall that dropped it silently: no FIN, no RST, so nothing else
+would tell) is aborted, and the command goes on a fresh one. Commands that arrive
+meanwhile wait for that one check instead of taking the connection or opening another,
+and then go on the connection it left; a connection with commands in flight is never
+checked, so a busy connection's reads pay nothing for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from typing import Any
 
@@ -61,6 +76,14 @@ _PACKABLE = (str, bytes, int)
 
 _Pending = tuple["asyncio.Future[Any]", float]
 
+# The longest a health check waits for its PING's reply (and never beyond the socket
+# timeout). A local or same-datacentre Redis answers in well under a millisecond; a Redis
+# that takes longer (a slow command running) costs only a reconnect, after which the
+# command waits for it under the socket timeout as any other does.
+HEALTH_CHECK_TIMEOUT = 1.0
+
+_PING = ("PING",)
+
 
 class RespProtocol(asyncio.Protocol):
     """One Redis connection: commands out in order, replies matched to a FIFO of futures."""
@@ -71,6 +94,7 @@ class RespProtocol(asyncio.Protocol):
         connection: AbstractConnection,
         transport: asyncio.Transport,
         timeout: float | None,
+        health_check_interval: float = 0,
     ) -> None:
         self._owner = owner
         self._connection = connection  # redis-py's, kept for its packer and to close it
@@ -84,24 +108,39 @@ class RespProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # Health checks: how long the connection may stay unused, and when it was last
+        # written to (its opening counts). The write time, not the last reply's, so
+        # checks come at least as often as redis-py's (it counts from the last reply),
+        # and a busy connection's reads pay nothing: the time is taken anyway.
+        self._interval = health_check_interval or math.inf
+        self._written = self._loop.time()
         self.streams: tuple[Any, Any] | None = None
         self.open = True
 
     # Sending
 
-    def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def send(self, args: tuple[Any, ...], checked: bool = False) -> asyncio.Future[Any] | None:
+        """Send one command; its reply (or error reply) comes in the returned future.
+
+        None, and nothing sent, when the connection has been idle for longer than the
+        health-check interval: the owner checks it first (:meth:`LeanReads._checked`),
+        then sends with ``checked`` (what the check itself does too)."""
         if all(type(arg) in _PACKABLE for arg in args):
             packed: bytes = hiredis.pack_command(args)
         else:  # floats, memoryviews, ...: redis-py's own encoding
             packed = b"".join(self._connection.pack_command(*args))
         loop = self._loop
-        future = loop.create_future()
         if not self.pending and not self._out:  # idle: straight out
-            self._transport.write(packed)
             now = loop.time()
+            if now - self._written > self._interval and not checked:
+                return None  # idle too long: checked first
+            future = loop.create_future()
+            self._transport.write(packed)
+            self._written = now
             self.pending.append((future, now))
             self._arm(now)
             return future
+        future = loop.create_future()
         self._out.append(packed)
         self.pending.append((future, 0.0))  # stamped when written
         if self._flush is None:
@@ -115,7 +154,7 @@ class RespProtocol(asyncio.Protocol):
             return
         self._out = []
         self._transport.write(out[0] if len(out) == 1 else b"".join(out))
-        now = self._loop.time()
+        now = self._written = self._loop.time()
         pending = self.pending
         # The unwritten commands are the last len(out) entries.
         for index in range(len(pending) - len(out), len(pending)):
@@ -169,6 +208,12 @@ class RespProtocol(asyncio.Protocol):
                 future.set_result(reply)
         self._owner._room(self)
 
+    def eof_received(self) -> bool:
+        # Redis closed its side (CLIENT KILL, its idle ``timeout``, a restart): dropped now,
+        # not at ``connection_lost`` a loop turn later, so no command is sent on it meanwhile.
+        self._fail(RedisConnectionError("Connection closed by Redis"))
+        return False  # the transport closes itself
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisConnectionError("Connection closed by Redis"))
 
@@ -192,6 +237,12 @@ class RespProtocol(asyncio.Protocol):
     def close(self) -> None:
         self._fail(RedisConnectionError("Connection closed"))
         self._transport.close()
+
+    def drop(self, error: Exception) -> None:
+        """Fail what is pending with ``error`` and abort the transport (no goodbye: the
+        peer may be gone)."""
+        self._fail(error)
+        self._transport.abort()
 
 
 class _InvalidReply(Exception):
@@ -224,6 +275,8 @@ class LeanReads:
         self.max_pending = max_pending
         self.max_connections = max_connections
         self._connections: list[RespProtocol] = []
+        # Connections being health-checked, out of ``_connections`` until they pass.
+        self._checks: dict[RespProtocol, asyncio.Task[bool]] = {}
         self._opening: asyncio.Task[RespProtocol] | None = None
         self._room_waiters: deque[asyncio.Future[None]] = deque()
         self.usable = not kwargs.get("decode_responses") and kwargs.get("protocol") in (
@@ -238,7 +291,10 @@ class LeanReads:
         connection = self._pick()
         if connection is None:
             connection = await self._connection()
-        reply = await connection.send(args)
+        sent = connection.send(args)
+        if sent is None:  # idle longer than the health-check interval: checked first
+            sent = await self._send_checked(connection, args)
+        reply = await sent
         if isinstance(reply, ResponseError):
             if _EMPTY_RESPONSE in options:
                 return options[_EMPTY_RESPONSE]
@@ -253,6 +309,60 @@ class LeanReads:
                 if name not in (_EMPTY_RESPONSE, _NEVER_DECODE, "keys")
             }
         return callback(reply, **options)
+
+    async def _send_checked(
+        self, connection: RespProtocol, args: tuple[Any, ...]
+    ) -> asyncio.Future[Any]:
+        """Send ``args`` once ``connection`` (idle past the interval) is checked: on it if
+        it answered, else on whichever connection is there (or opens) next."""
+        while True:
+            if (
+                await self._checked(connection)
+                and connection.open
+                and len(connection.pending) < self.max_pending
+            ):
+                sent = connection.send(args, True)
+            else:
+                connection = self._pick() or await self._connection()
+                sent = connection.send(args)
+            if sent is not None:
+                return sent
+            # The connection picked instead was idle past the interval too: check it.
+
+    async def _checked(self, connection: RespProtocol) -> bool:
+        """Whether ``connection`` answered its health check: one check at a time per
+        connection, shared by every command that waits for it."""
+        check = self._checks.get(connection)
+        if check is None:
+            if not connection.open:
+                return False
+            check = asyncio.create_task(self._health_check(connection))
+            self._checks[connection] = check
+            with contextlib.suppress(ValueError):  # nothing else is sent on it meanwhile
+                self._connections.remove(connection)
+        # Shielded: a caller that gives up does not cancel the others' check.
+        return await asyncio.shield(check)
+
+    async def _health_check(self, connection: RespProtocol) -> bool:
+        alive = False
+        try:
+            if connection.open:  # (not lost since the check was asked for)
+                ping = connection.send(_PING, True)
+                assert ping is not None
+                bound = min(HEALTH_CHECK_TIMEOUT, self._timeout or math.inf)
+                await asyncio.wait_for(ping, bound)  # any reply: an error reply is a reply
+                alive = True
+        except (TimeoutError, RedisConnectionError, RedisTimeoutError):
+            pass
+        finally:
+            del self._checks[connection]
+            if not alive:  # no reply in time, or cancelled (the loop is ending): not kept
+                connection.drop(RedisTimeoutError("Redis did not answer a health check in time"))
+        if not alive or not connection.open or self._closed:
+            return False
+        self._connections.insert(0, connection)  # the connection known to be alive first
+        self._wake_waiters()
+        return True
 
     def _pick(self) -> RespProtocol | None:
         for connection in self._connections:
@@ -269,6 +379,9 @@ class LeanReads:
             connection = self._pick()
             if connection is not None:
                 return connection
+            if self._checks:  # a connection is being checked: wait for it, open none
+                await self._checked(next(iter(self._checks)))
+                continue
             if len(self._connections) < self.max_connections:
                 opening = self._opening
                 if opening is None:
@@ -306,7 +419,14 @@ class LeanReads:
             await connection.disconnect()
             self.usable = False
             raise Unsupported("redis-py's connection has no transport to take over")
-        protocol = RespProtocol(self, connection, transport, self._timeout)
+        protocol = RespProtocol(
+            self,
+            connection,
+            transport,
+            self._timeout,
+            # redis-py's pool setting, read where its own connections read it.
+            self._pool.connection_kwargs.get("health_check_interval") or 0,
+        )
         protocol.streams = (reader, writer)  # alive while it is: a dropped writer closes
         try:
             transport.set_protocol(protocol)
@@ -341,7 +461,9 @@ class LeanReads:
 
     @property
     def pending(self) -> int:
-        return sum(len(connection.pending) for connection in self._connections)
+        return sum(len(connection.pending) for connection in self._connections) + sum(
+            len(connection.pending) for connection in self._checks
+        )
 
     async def aclose(self) -> None:
         self._closed = True
@@ -352,4 +474,8 @@ class LeanReads:
         for connection in list(self._connections):
             connection.close()
         self._connections.clear()
+        checks = list(self._checks.values())
+        for connection in list(self._checks):
+            connection.close()  # its check fails, and the commands waiting for it
         self._wake_waiters()
+        await asyncio.gather(*checks, return_exceptions=True)
