@@ -6,6 +6,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from strawberry.utils.str_converters import to_camel_case
+
 from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.cache import CacheReader, Listing, Problem
 from fullon_cache_api.settings import Settings
@@ -20,6 +22,12 @@ class FieldTimer(Protocol):
     """Observes how long root fields take (the server's metrics)."""
 
     def timed(self, field: str, result: Awaitable[Any]) -> Awaitable[Any]: ...
+
+
+def problem_path(problem: Problem, path: list[str | int]) -> list[str | int]:
+    """Where a problem's error goes: the field that returned the record or listing, or the
+    record field the problem left null, by its schema name (``by_type`` → ``byType``)."""
+    return path if problem.field is None else [*path, to_camel_case(problem.field)]
 
 
 @dataclass(slots=True)
@@ -41,8 +49,7 @@ class RequestContext:
 
     def report(self, problems: list[Problem], path: list[str | int]) -> None:
         for problem in problems:
-            at = path if problem.field is None else [*path, problem.field]
-            self.problems.append(ItemProblem(problem, at))
+            self.problems.append(ItemProblem(problem, problem_path(problem, path)))
 
     def items(self, listing: Listing[T], path: list[str | int]) -> list[T]:
         """The listing's items; its dropped items are reported against ``path``."""

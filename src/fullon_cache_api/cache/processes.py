@@ -143,7 +143,7 @@ class ProcessReader(DomainReader):
         by_type: list[CountRecord] = []
         for name, length in zip(names, lengths, strict=True):
             if wrong_type(length):  # replaced by another type since the SCAN
-                problems.append(Problem(key=name, item=None, reason=WRONG_TYPE, field="byType"))
+                problems.append(Problem(key=name, item=None, reason=WRONG_TYPE, field="by_type"))
             else:
                 by_type.append(CountRecord(key=name[prefix:], count=int(length)))
         component_count: int | None = None

@@ -13,10 +13,10 @@ T = TypeVar("T")
 class Problem:
     """One stored item that could not be decoded and was left out.
 
-    ``field``: the field of the returned record that the item left null or short (its
-    GraphQL name, e.g. ``components``, not an alias a query gives it); the error's path
-    then ends with it. ``None``: the error is at the field that returned the record or
-    listing."""
+    ``field``: the field of the returned record that the item left null or short (the
+    record's field name, e.g. ``by_type``); the error's path then ends with that field's
+    GraphQL name (``byType``; not an alias a query gives it). ``None``: the error is at the
+    field that returned the record or listing."""
 
     key: str
     item: str | None

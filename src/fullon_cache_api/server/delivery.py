@@ -31,7 +31,7 @@ import orjson
 from graphql import ExecutionResult, FieldNode, create_source_event_stream
 from graphql.execution import Executor as GraphQLExecutor
 
-from fullon_cache_api.context import RequestContext
+from fullon_cache_api.context import RequestContext, problem_path
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server.execution import (
     Executor,
@@ -291,8 +291,7 @@ class Group:
         errors = body.get("errors") or []
         for problem in event.problems:
             error = self._at_root(error_dict(problem.describe(), ErrorCode.CORRUPT_DATA))
-            if problem.field is not None:
-                error["path"].append(problem.field)
+            error["path"] = problem_path(problem, error["path"])
             errors.append(error)
         if event.error is not None:
             errors.append(self._at_root(event.error.to_dict()))
