@@ -220,6 +220,8 @@ class DirectFrames:
                     if inflated is None:
                         return
                     payload = inflated
+                if conn.debug:  # as the parser logs each frame it reads (redacted: redact.py)
+                    conn.logger.debug("< %s", Frame(Opcode(opcode), payload))
                 self._deliver(opcode == _TEXT, payload)
             else:
                 self._feed(data[pos : pos + size])  # one whole frame, for the parser
