@@ -28,9 +28,10 @@ from fullon_cache_api.cache.connection import (
 from fullon_cache_api.cache.tickers import TickerReader
 from fullon_cache_api.errors import CacheUnavailable, CorruptData
 from fullon_cache_api.simulator import CacheWriter
-from support.live import tick
+from support.live import tick, wait_until
 from support.private_redis import private_redis
 from support.server import make_settings
+from support.tcp_proxy import LoopbackProxy
 
 
 async def test_a_burst_larger_than_the_pool_waits_for_connections(redis_url: str) -> None:
@@ -294,3 +295,37 @@ async def test_a_burst_larger_than_a_batch_goes_out_as_several(
         assert redis.pipelined_commands == count
     finally:
         await redis.aclose()
+
+
+def reset_seen(connection: Any) -> bool:
+    """The connection's stream holds the reset (an error, not an end of file)."""
+    reader = getattr(connection, "_reader", None)
+    return reader is None or reader.exception() is not None or reader.at_eof()
+
+
+async def test_a_read_on_a_reset_pooled_connection_is_sent_again() -> None:
+    """A pooled connection reset while idle (RST: its stream holds an error, not an end of
+    file, so the pool hands it out as healthy) costs no read: the read that finds it
+    broken is sent once more on a fresh connection. A Redis that is down still fails."""
+    async with private_redis() as server, LoopbackProxy(server.host, server.port) as proxy:
+        writer = Redis(host=server.host, port=server.port)
+        await CacheWriter(writer).set_ticker(tick(1.0))
+        client = create_redis(make_settings(proxy.url))
+        try:
+            for round_ in range(3):
+                # HGETALL: a multi-value read, on a pooled connection (not the lean path).
+                assert await client.hgetall("tickers:binance")
+                idle = list(client.connection_pool._available_connections)
+                assert idle, "the read's connection went back to the pool"
+                proxy.reset()
+                await wait_until(
+                    lambda idle=idle: all(reset_seen(connection) for connection in idle),
+                    message="the reset reaching the idle connections",
+                )
+                assert await client.hgetall("tickers:binance"), round_
+            await asyncio.to_thread(server.stop)
+            with pytest.raises(RedisConnectionError):
+                await client.hgetall("tickers:binance")
+        finally:
+            await client.aclose()
+            await writer.aclose()

@@ -14,7 +14,6 @@ idle waiting for one PING, and a connection Redis closed never picked again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -40,6 +39,7 @@ from fullon_cache_api.simulator import CacheWriter
 from support.live import tick
 from support.private_redis import private_redis
 from support.server import make_settings
+from support.tcp_proxy import LoopbackProxy
 
 BINARY = bytes(range(256)) * 3  # not UTF-8
 LARGE = b"\xff\x00" * 400_000  # 800 KB: several socket reads
@@ -365,67 +365,6 @@ async def test_what_the_lean_path_cannot_serve_stays_on_redis_py(
 # Health checks ---------------------------------------------------------------------------
 
 
-class _BlackHoleProxy:
-    """A loopback TCP proxy to a Redis whose open connections can be black-holed: from
-    then on it forwards nothing either way and closes nothing, as a NAT or firewall that
-    forgot a connection does (no FIN, no RST: the client's writes are taken, no reply ever
-    comes). Connections made afterwards are forwarded as usual."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._upstream = (host, port)
-        self._server: asyncio.Server | None = None
-        self._links: list[dict[str, Any]] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"redis://127.0.0.1:{port}/0"
-
-    async def __aenter__(self) -> _BlackHoleProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for link in self._links:  # every pipe then reads its end of file and returns
-            for writer in link["writers"]:
-                writer.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def black_hole(self) -> None:
-        """Every connection open now goes silent, for good."""
-        for link in self._links:
-            link["dead"] = True
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
-            link: dict[str, Any] = {"dead": False, "writers": (writer, up_writer)}
-            self._links.append(link)
-            await asyncio.gather(
-                self._pipe(reader, up_writer, link), self._pipe(up_reader, writer, link)
-            )
-        finally:
-            self._tasks.discard(task)
-
-    @staticmethod
-    async def _pipe(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: dict[str, Any]
-    ) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                if not link["dead"]:
-                    writer.write(data)
-        if not link["dead"]:
-            writer.close()
-
-
 def _checked_client(url: str, interval: float, **settings: Any) -> AutoPipelinedRedis:
     """The product's query client, its pool's ``health_check_interval`` set to
     ``interval`` seconds (30 in the product) before any connection opens."""
@@ -447,7 +386,7 @@ async def _pings(admin: Redis) -> int:
 
 
 async def test_a_connection_dropped_silently_while_idle_is_replaced_after_one_short_check() -> None:
-    async with private_redis() as server, _BlackHoleProxy(server.host, server.port) as proxy:
+    async with private_redis() as server, LoopbackProxy(server.host, server.port) as proxy:
         admin = Redis.from_url(server.url)
         await admin.set("k", "v")
         checked = _checked_client(proxy.url, 0.3, redis_socket_timeout=3.0)

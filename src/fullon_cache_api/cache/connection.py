@@ -10,6 +10,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from fullon_cache_api.cache.resp import LeanReads, Unsupported
@@ -435,6 +437,11 @@ def create_redis(
         # A connection idle for longer is PINGed before its next command; the lean read
         # path's connections (``cache/resp.py``) read this same setting.
         health_check_interval=30,
+        # A read that fails on a broken connection (one the pool could not tell was dead: a
+        # Redis restart can leave a pooled connection reset rather than closed) is sent once
+        # more, on a fresh connection. Every command here is a read, so running one twice
+        # is harmless; a Redis that is really down fails the retry at once (refused).
+        retry=None if for_pubsub else Retry(NoBackoff(), 1),  # the feed reconnects itself
         client_name=client_name,
         decode_responses=False,
     )
