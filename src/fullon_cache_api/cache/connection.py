@@ -440,8 +440,9 @@ def create_redis(
         # A read that fails on a broken connection (one the pool could not tell was dead: a
         # Redis restart can leave a pooled connection reset rather than closed) is sent once
         # more, on a fresh connection. Every command here is a read, so running one twice
-        # is harmless; a Redis that is really down fails the retry at once (refused).
-        retry=None if for_pubsub else Retry(NoBackoff(), 1),  # the feed reconnects itself
+        # is harmless; a Redis that is really down fails the retry at once (refused). Not
+        # on a time-out: a stalled Redis would double the wait. The feed reconnects itself.
+        retry=None if for_pubsub else Retry(NoBackoff(), 1, (RedisConnectionError,)),
         client_name=client_name,
         decode_responses=False,
     )
