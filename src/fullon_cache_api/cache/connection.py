@@ -188,12 +188,20 @@ class PromptWriteConnection:
     connection is open, its transport's buffer is empty and the command is small, the
     write goes without the timer; anything else (a first write, a health check, a large
     pipeline, a buffer still draining) takes redis-py's own path, timeout and all. Reads
-    keep ``socket_timeout`` either way."""
+    keep ``socket_timeout`` either way. A write on a connection already lost fails as a
+    connection error before anything is written."""
 
     socket_timeout: float | None
     _writer: asyncio.StreamWriter | None
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        writer = self._writer
+        if writer is not None and writer.transport.is_closing():
+            # Lost (a reset the pool could not see): a connection error, which the pool's
+            # retry answers with a fresh connection. Written anyway, asyncio's selector
+            # transport on Python 3.12+ raises AttributeError or TypeError from
+            # ``writelines`` (CPython gh-136234), which nothing would retry.
+            raise RedisConnectionError("Connection closed")
         timeout = self.socket_timeout
         if not timeout or self._writer is None:  # no timeout, or not connected yet
             await super().send_packed_command(command, check_health)  # type: ignore[misc]
