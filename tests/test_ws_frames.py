@@ -95,9 +95,10 @@ class Side:
 
 
 async def _open(
-    deflate: bool, *, direct: bool, max_size: int = MAX_SIZE
+    deflate: bool, *, direct: bool, max_size: int = MAX_SIZE, early: bytes = b""
 ) -> tuple[Side, ClientProtocol]:
-    """A server protocol after a real handshake with a websockets client."""
+    """A server protocol after a real handshake with a websockets client; ``early``: bytes
+    the client sends right behind its request, without waiting for the answer."""
     accepted = asyncio.Event()
     received: list[str | bytes] = []
 
@@ -123,7 +124,7 @@ async def _open(
         extensions=[ClientPerMessageDeflateFactory()] if deflate else None,
     )
     client.send_request(client.connect())
-    protocol.data_received(b"".join(client.data_to_send()))
+    protocol.data_received(b"".join(client.data_to_send()) + early)
     await asyncio.wait_for(accepted.wait(), 5)
     client.receive_data(bytes(transport.written))
     [response] = client.events_received()
@@ -335,30 +336,12 @@ def test_frames_sent_with_the_upgrade_request_leave_the_connection_to_the_parser
     its early frame is read by the parser, as uvicorn reads it, and so is everything after."""
 
     async def scenario() -> None:
-        accepted = asyncio.Event()
-        received: list[str | bytes] = []
-
-        async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
-            scope["extensions"][EXTENSION]["wire"].listen(received.append)
-            await receive()
-            await send({"type": "websocket.accept"})
-            accepted.set()
-            while (await receive())["type"] != "websocket.disconnect":
-                pass
-
-        config = Config(app=app, ws=FramedWebSocketProtocol, ws_ping_interval=None)
-        config.load()
-        protocol = FramedWebSocketProtocol(config=config, server_state=ServerState(), app_state={})
-        protocol.connection_made(_Transport())
-        client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/graphql"))
-        client.send_request(client.connect())
-        request = b"".join(client.data_to_send())
-        protocol.data_received(request + _raw(0x81, b"early"))
-        await asyncio.wait_for(accepted.wait(), 5)
-        protocol.data_received(_raw(0x81, b"later"))
-        assert not protocol.frames_reader.engaged
-        assert received == ["later"]  # "early" came before the listener: uvicorn's queue
-        await _close(protocol)
+        side, _ = await _open(False, direct=True, early=_raw(0x81, b"early"))
+        side.protocol.data_received(_raw(0x81, b"later"))
+        assert not side.protocol.frames_reader.engaged
+        # "early" came before the listener: into uvicorn's queue, as uvicorn reads it.
+        assert side.received == ["later"]
+        await _close(side.protocol)
 
     asyncio.run(scenario())
 
