@@ -11,6 +11,7 @@
 // skips parse and validate. Without it, every operation is parsed and validated, which is
 // what both libraries do by default.
 
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -310,6 +311,32 @@ const wsServer = new WebSocketServer({
   path: options.path,
   perMessageDeflate: options['per-message-deflate'],
 });
+
+// Timestamps for bench/round_trip_split.py, only when it asks for them (PEER_STAMPS_OUT, a
+// file written at exit): per answered operation, when its client message was read and when
+// its `next` and its `complete` were handed to the socket (process.hrtime: the same
+// CLOCK_MONOTONIC as Python's time.perf_counter_ns on Linux). Registered before useServer's
+// own listeners, so each message is stamped before graphql-ws handles it.
+if (process.env.PEER_STAMPS_OUT) {
+  const rows = [];
+  wsServer.on('connection', (socket) => {
+    let read = 0n;
+    let next = 0n;
+    socket.on('message', () => {
+      read = process.hrtime.bigint();
+    });
+    const send = socket.send.bind(socket);
+    socket.send = (data, ...rest) => {
+      if (typeof data === 'string' && data.includes('"type":"next"')) {
+        next = process.hrtime.bigint();
+      } else if (typeof data === 'string' && data.includes('"type":"complete"')) {
+        rows.push(`${read} ${next} ${process.hrtime.bigint()}`);
+      }
+      return send(data, ...rest);
+    };
+  });
+  process.on('exit', () => writeFileSync(process.env.PEER_STAMPS_OUT, rows.join('\n') + '\n'));
+}
 
 const wsCleanup = useServer(
   {
