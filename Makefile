@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/http_compression.py
+	$(BIN)/python bench/connection_memory.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -304,8 +304,15 @@ def serve_main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     app = _load_factory(args.app)(args.redis_url, args.port)
+    options: dict[str, Any] = {}
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    if settings is not None:  # the product: uvicorn's options as `fullon-cache-api serve` sets them
+        from fullon_cache_api.server.serving import websocket_options
+
+        options = websocket_options(settings)
+    options["ws"] = args.ws
     config = uvicorn.Config(
-        app, host=LOCALHOST, port=args.port, ws=args.ws, log_level="warning", access_log=False
+        app, host=LOCALHOST, port=args.port, log_level="warning", access_log=False, **options
     )
     server = uvicorn.Server(config)
     if args.profile is None:

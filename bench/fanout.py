@@ -183,8 +183,9 @@ NOTES = [
     "slowly on a VM).",
     "* Latency is measured at the client's `recv()`, so it includes the client library's "
     "work (frame parsing, and inflating with compression on); the same clients measure "
-    "every target. The Node peer declines compression (`ws`'s default), so its clients "
-    "inflate nothing.",
+    "every target. The product (permessage-deflate is off unless `WS_PER_MESSAGE_DEFLATE` "
+    "is set) and the Node peer (`ws`'s default) decline compression, so their clients "
+    "inflate nothing; the floor and the naive server accept it.",
     "* Memory: `VmRSS` of a Node process includes garbage V8 has not collected yet (it "
     "collects when it needs room, not when a subscription is opened), so the peer's figure "
     "is what the process holds, which can be more than what its subscriptions need; "

@@ -17,7 +17,12 @@ The WebSocket write path (issue 14), with ``P`` for
 
 ``bench.fanout:product_app@auto`` is the product on uvicorn's own protocol (one ASGI send
 per message); ``websockets_framing`` frames batches with the ``websockets`` library instead
-of by hand; ``compress_every_message`` compresses every message when deflate is negotiated.
+of by hand; ``compress_every_message`` turns permessage-deflate on and compresses every
+message.
+
+permessage-deflate turned on (``WS_PER_MESSAGE_DEFLATE=true``; the clients offer it)::
+
+    .venv/bin/python bench/query_rtt.py --quick --extra deflate=bench.variants:with_deflate@P
 
 The query path (issue 14), each change taken out on its own and all at once::
 
@@ -56,14 +61,32 @@ def without_plans(redis_url: str, port: int) -> Any:
 
 
 def compress_every_message(redis_url: str, port: int) -> Any:
-    """The product with ``WS_COMPRESS_MIN_BYTES=0``: with permessage-deflate negotiated,
-    every message is compressed (what uvicorn's own protocols do). Serve it on the
-    product's protocol: ``--extra deflate-all=bench.variants:compress_every_message@PRODUCT``
-    where PRODUCT is ``fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol``."""
+    """The product with ``WS_PER_MESSAGE_DEFLATE=true`` and ``WS_COMPRESS_MIN_BYTES=0``:
+    with permessage-deflate negotiated, every message is compressed (what uvicorn's own
+    protocols do). Serve it on the product's protocol:
+    ``--extra deflate-all=bench.variants:compress_every_message@PRODUCT`` where PRODUCT is
+    ``fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol``."""
     from fullon_cache_api.server.app import create_app
     from fullon_cache_api.settings import Settings
 
-    return create_app(Settings(redis_url=redis_url, api_port=port, ws_compress_min_bytes=0))
+    return create_app(
+        Settings(
+            redis_url=redis_url,
+            api_port=port,
+            ws_per_message_deflate=True,
+            ws_compress_min_bytes=0,
+        )
+    )
+
+
+def with_deflate(redis_url: str, port: int) -> Any:
+    """The product with ``WS_PER_MESSAGE_DEFLATE=true`` (off by default): a client that
+    offers permessage-deflate gets it, so it compresses its queries and the server inflates
+    them; answers under ``WS_COMPRESS_MIN_BYTES`` still go uncompressed."""
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    return create_app(Settings(redis_url=redis_url, api_port=port, ws_per_message_deflate=True))
 
 
 def websockets_framing(redis_url: str, port: int) -> Any:

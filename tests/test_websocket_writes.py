@@ -30,6 +30,7 @@ from websockets.extensions.permessage_deflate import (
 from websockets.frames import Frame, Opcode
 from websockets.typing import ExtensionParameter, Subprotocol
 
+from fullon_cache_api.settings import Settings
 from fullon_cache_api.simulator import CacheWriter
 from support.live import tick
 from support.server import make_settings, running_server
@@ -110,7 +111,9 @@ def _expected() -> list[dict[str, Any]]:
 async def test_small_messages_skip_deflate(
     redis_url: str, ws: str | None, compress_min: int, compressed: list[bool]
 ) -> None:
-    settings = make_settings(redis_url, ws_compress_min_bytes=compress_min)
+    settings = make_settings(
+        redis_url, ws_per_message_deflate=True, ws_compress_min_bytes=compress_min
+    )
     async with running_server(settings, ws=ws) as server:
         factory = RecordingFactory()
         assert await _exchange(server.ws_url, factory) == _expected()
@@ -118,9 +121,11 @@ async def test_small_messages_skip_deflate(
         assert factory.extension.compressed == compressed
 
 
-async def test_deflate_can_be_declined(redis_url: str) -> None:
-    settings = make_settings(redis_url, ws_per_message_deflate=False)
-    async with running_server(settings) as server:
+@pytest.mark.parametrize("ws", [None, "auto"])
+async def test_deflate_is_declined_by_default(redis_url: str, ws: str | None) -> None:
+    assert Settings().ws_per_message_deflate is False
+    settings = make_settings(redis_url)
+    async with running_server(settings, ws=ws) as server:
         factory = RecordingFactory()
         assert await _exchange(server.ws_url, factory) == _expected()
         assert factory.extension is None  # not negotiated: the server answered without it
@@ -136,7 +141,7 @@ async def test_every_subscription_of_a_connection_gets_each_event(
     try:
         await writer.set_ticker(tick(1.0))
         async with (
-            running_server(make_settings(redis_url), ws=ws) as server,
+            running_server(make_settings(redis_url, ws_per_message_deflate=True), ws=ws) as server,
             connect(
                 server.ws_url,
                 subprotocols=[Subprotocol("graphql-transport-ws")],
@@ -175,7 +180,7 @@ async def test_messages_read_the_same_on_either_path(redis_url: str, ws: str | N
     try:
         await CacheWriter(client).set_ticker(tick(2.5))
         async with (
-            running_server(make_settings(redis_url), ws=ws) as server,
+            running_server(make_settings(redis_url, ws_per_message_deflate=True), ws=ws) as server,
             connect(server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket,
         ):
             # A message in fragments (continuation frames) is one message.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import redis.asyncio
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -346,13 +347,17 @@ def test_frames_sent_with_the_upgrade_request_leave_the_connection_to_the_parser
     asyncio.run(scenario())
 
 
-async def test_queries_in_pieces_with_pings_and_fragments_over_tcp(redis_url: str) -> None:
+@pytest.mark.parametrize("deflate", [True, False])
+async def test_queries_in_pieces_with_pings_and_fragments_over_tcp(
+    redis_url: str, deflate: bool
+) -> None:
     """The real server: a query sent in 1-byte writes, a fragmented one with a ping in
-    the middle, and a third in one write; all answered, the ping ponged."""
+    the middle, and a third in one write; all answered, the ping ponged. With
+    permessage-deflate turned on (the client offers it), and off (declined)."""
     client_redis = redis.asyncio.Redis.from_url(redis_url)
     await CacheWriter(client_redis).set_ticker(tick(101.5))
     await client_redis.aclose()
-    async with running_server(make_settings(redis_url)) as server:
+    async with running_server(make_settings(redis_url, ws_per_message_deflate=deflate)) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         client = ClientProtocol(
             parse_uri(f"ws://127.0.0.1:{server.port}/graphql"),
@@ -385,6 +390,7 @@ async def test_queries_in_pieces_with_pings_and_fragments_over_tcp(redis_url: st
         await flush()
         assert (await next_event()).status_code == 101
         assert client.state is State.OPEN
+        assert bool(client.extensions) == deflate
         client.send_text(b'{"type":"connection_init"}')
         await flush()
         assert b"connection_ack" in (await next_event()).data

@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     ws_max_connections_per_ip: int = Field(default=200, ge=0)  # 0: no per-address limit
     ws_messages_per_second: float = Field(default=1000.0, ge=0)  # 0: no message rate limit
     ws_message_burst: int = Field(default=2000, ge=1)
-    ws_per_message_deflate: bool = True  # accept permessage-deflate when a client offers it
+    # Accept permessage-deflate when a client offers it. Off by default: it costs each
+    # connection about 39 KiB of zlib state and each client message 10-15 µs (BENCHMARKS.md).
+    ws_per_message_deflate: bool = False
     ws_compress_min_bytes: int = Field(default=1024, ge=0)  # smaller messages go uncompressed
 
     # Subscriptions over HTTP (Server-Sent Events, multipart).

@@ -4,7 +4,8 @@ and the ``/dashboard`` page.
 
 The endpoints are plain module-level functions reading the process's :class:`Services`
 (``app.state.services``), which the lifespan builds in one step and shuts down along one
-path.
+path. ``app.state.settings`` holds the settings the app was made with, for whoever serves
+it (:func:`~fullon_cache_api.server.serving.websocket_options` gives uvicorn's options).
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ def create_app(
         finally:
             await services.shutdown()
 
-    return Starlette(
+    app = Starlette(
         routes=routes(settings), lifespan=lifespan, middleware=http_middleware(settings)
     )
+    app.state.settings = settings
+    return app
