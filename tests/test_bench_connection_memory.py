@@ -16,7 +16,10 @@ def test_deflate_costs_memory_per_connection() -> None:
         [
             sys.executable,
             "bench/connection_memory.py",
-            *("--connections", "40", "--rounds", "1", "--no-write"),
+            # 150, as the bench: with a few dozen, new connections mostly reuse memory
+            # the warm-up freed, and the figures say little (9-17 KiB for the product,
+            # zlib's state hidden as well).
+            *("--connections", "150", "--rounds", "1", "--no-write"),
         ],
         cwd=ROOT,
         capture_output=True,
