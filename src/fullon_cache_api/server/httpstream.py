@@ -39,6 +39,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
+from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import Principal
 from fullon_cache_api.server.operation import OperationHost, run_operation
 from fullon_cache_api.server.outbox import Framing, Lane
@@ -108,7 +109,7 @@ class HttpStream(OperationHost):
         self.single = single  # carries operations added later (an SSE reservation)
         self.opened_at = time.monotonic()
         self.operation_count = 0
-        self.finished = asyncio.Event()  # set once everything of this stream is released
+        self.finished = Flag()  # set once everything of this stream is released
         self.attached = False  # its response is claimed (being served, or about to be)
         self._served = False
         self.on_release: Callable[[], None] | None = None

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fullon_cache_api.errors import ErrorCode, error_dict
+from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeSet, StreamKind
 from fullon_cache_api.subscriptions.topics import TopicEvent
 
@@ -137,9 +138,13 @@ class Outbox:
         self.on_overflow = on_overflow  # past OUTBOX_MAX_BYTES: the connection must close
         self.coalesced = 0  # events folded into newer ones before they were sent
         self.bytes = 0  # rendered payload bytes held
-        self._control: deque[str] = deque()
-        self._ready: deque[Lane] = deque()  # lanes with something to send, in turn
-        self._wake = asyncio.Event()
+        # What an idle connection holds is kept small (BENCHMARKS.md, "Memory per idle
+        # WebSocket connection"): control frames in a list (an empty deque takes 624
+        # bytes, an empty list 56), the lanes' turns in a deque only while some lane has
+        # something to send, and a wake-up that allocates only while the writer waits.
+        self._control: list[str] = []
+        self._ready: deque[Lane] | None = None  # lanes with something to send, in turn
+        self._wake = Flag()
         self._close: tuple[int, str] | None = None
         self._closed = False
         self._send_started: float | None = None
@@ -147,7 +152,9 @@ class Outbox:
         self._write_now = write_now
         self._now: list[str] = []  # frames for the end of this loop turn, before the queue
         self._flush_due = False
-        self._parked = False  # the writer waits with nothing to send
+        self._parked = False  # the writer waits with nothing to send (or is not running)
+        # Set by write_on_demand(): the writer runs only while there is something to send.
+        self._start_writer: Callable[[], None] | None = None
 
     # -- operations ----------------------------------------------------------------------
 
@@ -228,13 +235,13 @@ class Outbox:
         if self._close is not None:
             return
         self._control.append(frame)
-        self._wake.set()
+        self._wakeup()
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is already queued; later frames are dropped."""
         if self._close is None:
             self._close = (code, reason[:120])
-        self._wake.set()
+        self._wakeup()
 
     @property
     def closing(self) -> bool:
@@ -248,7 +255,7 @@ class Outbox:
     @property
     def pending(self) -> int:
         """Lanes with something waiting to be sent, plus control frames."""
-        return len(self._ready) + len(self._control)
+        return len(self._ready or ()) + len(self._control)
 
     # -- coalescing ----------------------------------------------------------------------
 
@@ -321,8 +328,12 @@ class Outbox:
     def _mark_ready(self, lane: Lane) -> None:
         if not lane.queued:
             lane.queued = True
-            self._ready.append(lane)
-        self._wake.set()
+            ready = self._ready
+            if ready is None:
+                self._ready = deque((lane,))
+            else:
+                ready.append(lane)
+        self._wakeup()
 
     # -- writing straight away ------------------------------------------------------------
 
@@ -343,29 +354,61 @@ class Outbox:
         if self._parked and self._write_now is not None and self._write_now(self._now):
             self._now = []
             return
-        self._wake.set()  # the writer sends them (and finds out if the socket is gone)
+        self._wakeup()  # the writer sends them (and finds out if the socket is gone)
 
     # -- the writer's side ---------------------------------------------------------------
+
+    def write_on_demand(self, start_writer: Callable[[], None]) -> None:
+        """From now on no writer waits while there is nothing to send: ``start_writer``
+        starts one when something is queued, which calls :meth:`take_batch` until it
+        returns ``None`` (nothing left) and then ends. An idle connection then holds no
+        writer task (about 1.5 KB with its frames). Frames are written straight away
+        (``write_now``) while no writer runs, as while one is parked."""
+        self._start_writer = start_writer
+        self._parked = True
+
+    def _wakeup(self) -> None:
+        start = self._start_writer
+        if start is None:
+            self._wake.set()
+        elif self._parked and not self._closed:
+            self._parked = False
+            start()
 
     async def next_batch(self) -> Batch:
         """Wait for something to send: every control frame, then one item of each lane
         with something queued, in turn; the close frame once everything before it left."""
+        batch = await self._next(idle=False)
+        assert batch is not None
+        return batch
+
+    async def take_batch(self) -> Batch | None:
+        """As :meth:`next_batch`, for a writer started on demand (:meth:`write_on_demand`):
+        ``None`` instead of waiting when there is nothing to send (the writer ends)."""
+        return await self._next(idle=True)
+
+    async def _next(self, idle: bool) -> Batch | None:
         self._parked = False
         while True:
             if self._closed:
                 return Batch([], self._close or (1000, ""))
             frames = self._now
             self._now = []
-            frames.extend(self._control)
-            self._control.clear()
-            for _ in range(len(self._ready)):
-                lane = self._ready.popleft()
-                lane.queued = False
-                if lane.closed:
-                    continue  # completed by the client (or ended) meanwhile
-                frames.extend(await self._take(lane))
-                if lane.ready and not lane.closed:
-                    self._mark_ready(lane)
+            if self._control:
+                frames.extend(self._control)
+                self._control.clear()
+            ready = self._ready
+            if ready is not None:
+                for _ in range(len(ready)):
+                    lane = ready.popleft()
+                    lane.queued = False
+                    if lane.closed:
+                        continue  # completed by the client (or ended) meanwhile
+                    frames.extend(await self._take(lane))
+                    if lane.ready and not lane.closed:
+                        self._mark_ready(lane)
+                if not ready and self._ready is ready:
+                    self._ready = None  # nothing waits its turn: let the deque go
             if frames:
                 return Batch(frames)
             if self._close is not None and not self._ready and not self._control:
@@ -374,6 +417,9 @@ class Outbox:
             self._wake.clear()
             if not self._ready and not self._control and self._close is None:
                 self._parked = self._write_now is not None
+                if idle:
+                    self._parked = True
+                    return None
                 try:
                     await self._wake.wait()
                 finally:

@@ -19,6 +19,7 @@ from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.delivery import DeliveryRunner
 from fullon_cache_api.server.execution import Executor
+from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import KeyRing, Principal
 from fullon_cache_api.server.loop_lag import watch_lag
 from fullon_cache_api.server.metrics import Metrics
@@ -48,7 +49,7 @@ class Connection(Protocol):
     def principal(self) -> Principal | None: ...
 
     @property
-    def finished(self) -> asyncio.Event: ...
+    def finished(self) -> Flag: ...
 
     @property
     def coalesced(self) -> int: ...

@@ -8,6 +8,12 @@ small :class:`~fullon_cache_api.server.socket.Socket`, on the wire protocol's da
 :class:`~fullon_cache_api.server.outbox.Outbox`; one writer task drains the outbox, so frames
 from concurrent operations never interleave and a close goes after what was queued before
 it.
+
+An idle connection holds little (BENCHMARKS.md, "Memory per idle WebSocket connection"): on
+the server's own protocol, where messages arrive through ``Socket.listen``, the ASGI task
+itself waits for the end of the connection (no reader task) and the writer task runs only
+while there is something to send (``Outbox.write_on_demand``); the ``connection_init``
+deadline and the keep-alive are timer handles of the loop, not sleeping tasks.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import TokenBucket
+from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
 from fullon_cache_api.server.operation import OperationHost, run_operation
 from fullon_cache_api.server.outbox import Lane
@@ -52,7 +59,7 @@ class GraphQLWebSocket(OperationHost):
         self.state = State.AWAITING_INIT
         self.init_received = False
         self.opened_at = time.monotonic()
-        self.finished = asyncio.Event()  # set once everything of this connection is released
+        self.finished = Flag()  # set once everything of this connection is released
         self.operation_count = 0
         self.last_pong = time.monotonic()
         self.principal: Principal | None = None  # set by an accepted connection_init
@@ -60,14 +67,20 @@ class GraphQLWebSocket(OperationHost):
         self.scope_key = ""
         rate = settings.ws_messages_per_second
         self._bucket = TokenBucket(rate, settings.ws_message_burst) if rate else None
-        self._timers: list[asyncio.Task[None]] = []
+        # The connection_init deadline, then the keep-alive: loop timer handles, not
+        # sleeping tasks (a task and its frame cost about 1 KB per idle connection).
+        self._timer: asyncio.TimerHandle | None = None
         self._pushed = False  # the socket delivers messages to _on_message (Socket.listen)
+        self._writer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def serve(self) -> None:
         # Before the accept: no message can arrive before the handshake's answer.
         self._pushed = self.socket.listen(self._on_message)
+        if self._pushed:
+            # The writer runs only while there is something to send (outbox.py).
+            self.outbox.write_on_demand(self._start_writer)
         try:
             await self.socket.accept(self.protocol.name)
         except BaseException:
@@ -83,16 +96,36 @@ class GraphQLWebSocket(OperationHost):
                 "protocol": self.protocol.name,
             },
         )
-        reader = asyncio.create_task(self._read_loop(), name="ws-read")
-        writer = asyncio.create_task(self._write_loop(), name="ws-write")
-        self._timers.append(asyncio.create_task(self._init_deadline(), name="ws-init-deadline"))
+        tasks: list[asyncio.Task[None]] = []
+        if not self.init_received:
+            self._timer = asyncio.get_running_loop().call_later(
+                self.settings.ws_connection_init_timeout, self._init_deadline
+            )
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if self._pushed:
+                # Messages come through _on_message; this task (the ASGI one) only waits
+                # for the end of the connection, which also comes after the writer sent
+                # the close frame or found the socket closed (the protocol queues
+                # ``websocket.disconnect`` then, or when the connection is lost). No
+                # reader task, and a writer task only while something is being sent: each
+                # task costs an idle connection about 1-1.5 KB.
+                await self._wait_for_disconnect()
+            else:
+                reader = asyncio.create_task(self._read_loop(), name="ws-read")
+                writer = asyncio.create_task(self._write_loop(), name="ws-write")
+                tasks += (reader, writer)
+                await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.state = State.CLOSED
             if self._pushed:
                 self.socket.listen(None)  # the protocol stops holding this handler
-            tasks = [reader, writer, *self._timers, *(task for task, _ in self.operations.values())]
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._writer is not None:
+                tasks.append(self._writer)
+                self._writer = None
+            tasks += [task for task, _ in self.operations.values()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -137,32 +170,54 @@ class GraphQLWebSocket(OperationHost):
 
     # -- writing -----------------------------------------------------------------------
 
+    def _start_writer(self) -> None:
+        """Something to send, and no writer running (``Outbox.write_on_demand``)."""
+        if self.state is not State.CLOSED:
+            self._writer = asyncio.create_task(self._write_loop(), name="ws-write")
+
     async def _write_loop(self) -> None:
         outbox = self.outbox
-        while True:
-            batch = await outbox.next_batch()
-            try:
-                if batch.frames:
-                    await outbox.send(self.socket.send, batch.frames)
-                if batch.close is not None:
-                    await self.socket.close(*batch.close)
+        on_demand = self._pushed
+        try:
+            while True:
+                if on_demand:
+                    next_batch = await outbox.take_batch()
+                    if next_batch is None:  # all sent: this writer ends
+                        self._writer = None
+                        return
+                    batch = next_batch
+                else:
+                    batch = await outbox.next_batch()
+                try:
+                    if batch.frames:
+                        await outbox.send(self.socket.send, batch.frames)
+                    if batch.close is not None:
+                        await self.socket.close(*batch.close)
+                        return
+                except SocketClosed:
+                    self.state = State.CLOSING
                     return
-            except SocketClosed:
-                self.state = State.CLOSING
-                return
+        except Exception:
+            # Not expected. The connection ends with a close frame, so the client sees
+            # it and the protocol reports the end (serve() waits for that).
+            log.exception("websocket writer failed")
+            self.state = State.CLOSING
+            await self.socket.close(wire.INTERNAL_ERROR, "internal error")
 
     # -- reading -----------------------------------------------------------------------
 
+    async def _wait_for_disconnect(self) -> None:
+        """Messages arrive through _on_message as the protocol reads them (below ASGI);
+        this only waits for the end of the connection."""
+        socket = self.socket
+        while True:
+            text = await socket.receive()
+            if text is None:
+                return
+            self._on_message(text)  # not expected: delivered here all the same
+
     async def _read_loop(self) -> None:
         socket = self.socket
-        if self._pushed:
-            # Messages arrive through _on_message as the protocol reads them (below
-            # ASGI); this only waits for the end of the connection.
-            while True:
-                text = await socket.receive()
-                if text is None:
-                    return
-                self._on_message(text)  # not expected: delivered here all the same
         while not self.closing:
             text = await socket.receive()
             if text is None or not self._on_message(text):
@@ -218,6 +273,9 @@ class GraphQLWebSocket(OperationHost):
             self.close(wire.TOO_MANY_INITIALISATIONS, "Too many initialisation requests")
             return
         self.init_received = True
+        if self._timer is not None:  # the init deadline: met
+            self._timer.cancel()
+            self._timer = None
         if payload is not None and not isinstance(payload, dict):
             self.close(wire.BAD_REQUEST, "connection_init payload must be an object")
             return
@@ -237,8 +295,10 @@ class GraphQLWebSocket(OperationHost):
         self.state = State.READY
         self.last_pong = time.monotonic()
         self.outbox.control(self.protocol.ack_message())
-        if self.settings.ws_ping_interval > 0:
-            self._timers.append(asyncio.create_task(self._keepalive(), name="ws-keepalive"))
+        if self.settings.ws_ping_interval > 0 and not self.closing:
+            self._timer = asyncio.get_running_loop().call_later(
+                self.settings.ws_ping_interval, self._keepalive
+            )
 
     def _on_subscribe(self, message: dict[str, Any]) -> None:
         if self.state is not State.READY:
@@ -291,22 +351,28 @@ class GraphQLWebSocket(OperationHost):
 
     # -- timers ------------------------------------------------------------------------
 
-    async def _init_deadline(self) -> None:
-        await asyncio.sleep(self.settings.ws_connection_init_timeout)
+    def _init_deadline(self) -> None:
+        self._timer = None
         if not self.init_received:
             self.close(wire.INIT_TIMEOUT, "Connection initialisation timeout")
 
-    async def _keepalive(self) -> None:
-        interval = self.settings.ws_ping_interval
-        timeout = self.settings.ws_pong_timeout
-        message = self.protocol.keepalive_message()
-        expects_pong = self.protocol.pong is not None
-        while not self.closing:
-            await asyncio.sleep(interval)
-            if expects_pong and time.monotonic() - self.last_pong > timeout:
-                self.close(wire.KEEPALIVE_TIMEOUT, "no pong within the keep-alive timeout")
-                return
-            self.outbox.control(message)
+    def _keepalive(self) -> None:
+        """Every ``WS_PING_INTERVAL`` once acknowledged: a ping (graphql-transport-ws) or a
+        ``ka`` (graphql-ws), unless the client's last pong is older than
+        ``WS_PONG_TIMEOUT``: then the connection closes (1011, keep-alive timeout)."""
+        self._timer = None
+        if self.closing:
+            return
+        if (
+            self.protocol.pong is not None
+            and time.monotonic() - self.last_pong > self.settings.ws_pong_timeout
+        ):
+            self.close(wire.KEEPALIVE_TIMEOUT, "no pong within the keep-alive timeout")
+            return
+        self.outbox.control(self.protocol.keepalive_message())
+        self._timer = asyncio.get_running_loop().call_later(
+            self.settings.ws_ping_interval, self._keepalive
+        )
 
 
 async def reject(socket: Socket, code: int, reason: str, offered: list[str]) -> None:

@@ -44,6 +44,7 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
+from fullon_cache_api.server.flag import Flag, Inbox
 from fullon_cache_api.server.ws_frames import DirectFrames
 
 EXTENSION = "fullon.websocket.wire"
@@ -108,6 +109,14 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Memory per idle connection: uvicorn's ASGI receive queue (an ``asyncio.Queue``:
+        # three deques and an event, about 3 KB) and its ``writable`` event (a deque, about
+        # 760 bytes) are replaced by objects with the same methods that hold nothing while
+        # nobody waits (``server/flag.py``). Here the queue carries only the ``connect``
+        # event and the end of the connection (messages go to the listener), and
+        # ``writable`` is awaited only while the transport's buffer is full.
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag(True)  # type: ignore[assignment]
         self.listener: Callable[[str | bytes], object] | None = None
         self.frames_reader = DirectFrames(
             self.conn, super().data_received, self._deliver, self.handle_parser_exception
@@ -157,6 +166,14 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.handle_parser_exception()
             else:
                 self.transport.close()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # uvicorn keeps the handshake's response (its headers) for the life of the
+            # connection but reads it only to send it, which it just did: let it go
+            # (about 2 KB per connection; nothing reads it once the handshake is complete).
+            self.response = None  # type: ignore[assignment]
 
     async def run_asgi(self) -> None:
         # Set here, in the ASGI task, before the app sees the scope.
