@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest_asyncio
 
-from fullon_cache_api.server.flag import Flag, Inbox
+from fullon_cache_api.server.inbox import Inbox
 from fullon_cache_api.server.websocket import GraphQLWebSocket, State
 from fullon_cache_api.server.ws_protocol import FramedWebSocketProtocol
+from fullon_cache_api.subscriptions.flag import Flag
 from support.live import LiveClient, LiveEnv, live_env, wait_until
 
 QUERY = '{ ticker(exchange: "binance", symbol: "BTC/USDT") { price } }'

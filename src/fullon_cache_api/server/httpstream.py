@@ -39,10 +39,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
-from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import Principal
 from fullon_cache_api.server.operation import OperationHost, run_operation
 from fullon_cache_api.server.outbox import Framing, Lane
+from fullon_cache_api.subscriptions.flag import Flag
 
 if TYPE_CHECKING:
     from fullon_cache_api.server.services import Services

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fullon_cache_api.errors import ErrorCode, error_dict
-from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.subscriptions.events import ChangeEvent, ChangeSet, StreamKind
+from fullon_cache_api.subscriptions.flag import Flag
 from fullon_cache_api.subscriptions.topics import TopicEvent
 
 

@@ -19,11 +19,11 @@ from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.delivery import DeliveryRunner
 from fullon_cache_api.server.execution import Executor
-from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import KeyRing, Principal
 from fullon_cache_api.server.loop_lag import watch_lag
 from fullon_cache_api.server.metrics import Metrics
 from fullon_cache_api.settings import Settings
+from fullon_cache_api.subscriptions.flag import Flag
 from fullon_cache_api.subscriptions.hub import LiveHub
 
 if TYPE_CHECKING:

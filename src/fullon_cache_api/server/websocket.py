@@ -31,11 +31,11 @@ from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import TokenBucket
-from fullon_cache_api.server.flag import Flag
 from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
 from fullon_cache_api.server.operation import OperationHost, run_operation
 from fullon_cache_api.server.outbox import Lane
 from fullon_cache_api.server.socket import Socket, SocketClosed
+from fullon_cache_api.subscriptions.flag import Flag
 
 if TYPE_CHECKING:
     from fullon_cache_api.server.services import Services

@@ -44,8 +44,9 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
-from fullon_cache_api.server.flag import Flag, Inbox
+from fullon_cache_api.server.inbox import Inbox
 from fullon_cache_api.server.ws_frames import DirectFrames
+from fullon_cache_api.subscriptions.flag import Flag
 
 EXTENSION = "fullon.websocket.wire"
 PROTOCOL_PATH = "fullon_cache_api.server.ws_protocol:FramedWebSocketProtocol"
@@ -111,10 +112,11 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         # Memory per idle connection: uvicorn's ASGI receive queue (an ``asyncio.Queue``:
         # three deques and an event, about 3 KB) and its ``writable`` event (a deque, about
-        # 760 bytes) are replaced by objects with the same methods that hold nothing while
-        # nobody waits (``server/flag.py``). Here the queue carries only the ``connect``
-        # event and the end of the connection (messages go to the listener), and
-        # ``writable`` is awaited only while the transport's buffer is full.
+        # 760 bytes) are replaced by objects with the methods uvicorn uses that hold nothing
+        # while nobody waits (``server/inbox.py``, ``subscriptions/flag.py``). Here the
+        # queue carries only the ``connect`` event and the end of the connection (messages
+        # go to the listener), and ``writable`` is awaited only while the transport's
+        # buffer is full.
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag(True)  # type: ignore[assignment]
         self.listener: Callable[[str | bytes], object] | None = None

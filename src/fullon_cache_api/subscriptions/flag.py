@@ -1,4 +1,5 @@
-"""An ``asyncio.Event`` that costs nothing until someone waits."""
+"""An ``asyncio.Event`` that costs nothing until someone waits (topics, streams, the feed,
+and each connection's outbox, ``finished`` and transport ``writable`` in ``server/``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ class Flag:
 
     __slots__ = ("_set", "_waiters")
 
-    def __init__(self) -> None:
-        self._set = False
+    def __init__(self, value: bool = False) -> None:
+        self._set = value
         self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
@@ -32,9 +33,10 @@ class Flag:
     def clear(self) -> None:
         self._set = False
 
-    async def wait(self) -> None:
+    async def wait(self) -> bool:
+        """True once the flag is set (at once if it is), as ``asyncio.Event.wait``."""
         if self._set:
-            return
+            return True
         waiter = asyncio.get_running_loop().create_future()
         if self._waiters is None:
             self._waiters = [waiter]
@@ -42,7 +44,10 @@ class Flag:
             self._waiters.append(waiter)
         try:
             await waiter
+            return True
         finally:
             waiters = self._waiters
-            if waiters is not None and waiter in waiters:
+            if waiters is not None and waiter in waiters:  # cancelled: no longer waits
                 waiters.remove(waiter)
+                if not waiters:
+                    self._waiters = None
