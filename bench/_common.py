@@ -47,6 +47,21 @@ LOCALHOST = "127.0.0.1"
 GRAPHQL_PATH = "/graphql"
 TRANSPORT_WS = "graphql-transport-ws"
 
+#: The system Chromium (``apt-get install chromium``) the dashboard soak and the browser
+#: tests drive through Playwright, or None when it is not installed.
+CHROMIUM: str | None = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
+#: Headless in a container, as root, with nothing fetched in the background.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 BENCHMARKS_INTRO = """\
 # Benchmarks
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     free_port,
     machine_info,
     markdown_table,
@@ -47,15 +48,6 @@ from bench._common import (
     versions,
     write_section,
 )
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Frame gaps and long tasks, recorded by the page itself (installed before any script runs).
 PROBE = """
@@ -133,7 +125,7 @@ def metrics(cdp: Any) -> dict[str, float]:
 def run(minutes: float, rate: float, sample_s: float, warmup_s: float) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
+    chromium = CHROMIUM
     if chromium is None:
         raise SystemExit("chromium is not installed (apt-get install chromium)")
     proc, url = start_demo(free_port(), rate)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from support.live import LiveClient, LiveEnv, live_env, tick, wait_until
+from support.live import LiveClient, LiveEnv, live_env, task_kinds, tick, wait_until
 
 JSONDict = dict[str, Any]
 
@@ -117,14 +117,6 @@ async def test_min_interval_on_a_latest_value_stream(live: LiveEnv) -> None:
 # --------------------------------------------------------------------------- many
 
 
-def _task_kinds(tasks: set[asyncio.Task[Any]]) -> dict[str, int]:
-    kinds: dict[str, int] = {}
-    for task in tasks:
-        name = getattr(task.get_coro(), "__qualname__", repr(task.get_coro()))
-        kinds[name] = kinds.get(name, 0) + 1
-    return kinds
-
-
 async def test_idle_subscriptions_hold_no_task_of_their_topic_or_group(live: LiveEnv) -> None:
     """100 subscriptions, each on a ticker of its own (its own topic, Redis channel and
     delivery group), plus a keyed stream re-read on keyspace notifications: while idle,
@@ -152,7 +144,7 @@ async def test_idle_subscriptions_hold_no_task_of_their_topic_or_group(live: Liv
         assert len(live.runner.groups) == n + 1
 
         def new_tasks() -> dict[str, int]:
-            kinds = _task_kinds(set(asyncio.all_tasks()) - before)
+            kinds = task_kinds(set(asyncio.all_tasks()) - before)
             kinds.pop("RedisFeed._run", None)  # the one shared upstream feed
             return kinds
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest_asyncio
@@ -21,7 +21,7 @@ from fullon_cache_api.server.inbox import Inbox
 from fullon_cache_api.server.websocket import GraphQLWebSocket, State
 from fullon_cache_api.server.ws_protocol import FramedWebSocketProtocol
 from fullon_cache_api.subscriptions.flag import Flag
-from support.live import LiveClient, LiveEnv, live_env, wait_until
+from support.live import LiveClient, LiveEnv, live_env, task_kinds, wait_until
 
 QUERY = '{ ticker(exchange: "binance", symbol: "BTC/USDT") { price } }'
 IDLE_TASKS = {"FramedWebSocketProtocol.run_asgi": 1}
@@ -33,12 +33,15 @@ async def live() -> AsyncIterator[LiveEnv]:
         yield env
 
 
-def _task_kinds(tasks: set[asyncio.Task[Any]]) -> dict[str, int]:
-    kinds: dict[str, int] = {}
-    for task in tasks:
-        name = getattr(task.get_coro(), "__qualname__", repr(task.get_coro()))
-        kinds[name] = kinds.get(name, 0) + 1
-    return kinds
+def _tasks_since(before: set[asyncio.Task[Any]]) -> Callable[[], dict[str, int]]:
+    """The kinds of tasks started since ``before``, but the one shared upstream feed."""
+
+    def new_tasks() -> dict[str, int]:
+        kinds = task_kinds(set(asyncio.all_tasks()) - before)
+        kinds.pop("RedisFeed._run", None)
+        return kinds
+
+    return new_tasks
 
 
 def _handlers(live: LiveEnv) -> list[GraphQLWebSocket]:
@@ -58,12 +61,7 @@ async def _query(client: LiveClient, op_id: str) -> None:
 
 async def test_an_idle_connection_holds_one_task_and_no_idle_deque(live: LiveEnv) -> None:
     n = 10
-    before = set(asyncio.all_tasks())
-
-    def new_tasks() -> dict[str, int]:
-        kinds = _task_kinds(set(asyncio.all_tasks()) - before)
-        kinds.pop("RedisFeed._run", None)  # the one shared upstream feed
-        return kinds
+    new_tasks = _tasks_since(set(asyncio.all_tasks()))
 
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(live.client()) for _ in range(n)]
@@ -102,12 +100,7 @@ async def test_an_idle_connection_holds_one_task_and_no_idle_deque(live: LiveEnv
 
 
 async def test_a_connection_awaiting_init_holds_its_deadline_as_a_timer(live: LiveEnv) -> None:
-    before = set(asyncio.all_tasks())
-
-    def new_tasks() -> dict[str, int]:
-        kinds = _task_kinds(set(asyncio.all_tasks()) - before)
-        kinds.pop("RedisFeed._run", None)
-        return kinds
+    new_tasks = _tasks_since(set(asyncio.all_tasks()))
 
     async with live.client(init=False) as client:
         await wait_until(lambda: new_tasks() == IDLE_TASKS, message="one task, no deadline task")

@@ -1,23 +1,17 @@
-"""The system Chromium the browser tests drive through Playwright, and how it is launched."""
+"""The system Chromium the browser tests drive through Playwright, and how it is launched
+(declared once, in ``bench/_common.py``, for the dashboard soak too)."""
 
 from __future__ import annotations
 
-import shutil
+import sys
 from pathlib import Path
 
-#: The chromium binary (``apt-get install chromium``), or None when it is not installed.
-CHROMIUM: str | None = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
+ROOT = Path(__file__).resolve().parent.parent.parent
+if str(ROOT) not in sys.path:  # ``bench`` is not an installed package
+    sys.path.insert(0, str(ROOT))
 
-#: Headless in a container, as root, with nothing fetched in the background.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from bench._common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 SKIP_REASON = "chromium is not installed (apt-get install chromium): browser tests skipped"
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SKIP_REASON"]

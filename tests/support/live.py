@@ -50,6 +50,15 @@ POLL_MS = 50
 KEYSPACE_ARGS = ("--notify-keyspace-events", "KA")
 
 
+def task_kinds(tasks: set[asyncio.Task[Any]]) -> dict[str, int]:
+    """How many of ``tasks`` run each coroutine (by qualified name)."""
+    kinds: dict[str, int] = {}
+    for task in tasks:
+        name = getattr(task.get_coro(), "__qualname__", repr(task.get_coro()))
+        kinds[name] = kinds.get(name, 0) + 1
+    return kinds
+
+
 class Clock:
     """A settable clock for ``CacheWriter``; ``None`` means the wall clock."""
 

@@ -414,12 +414,12 @@ class Outbox:
             if self._close is not None and not self._ready and not self._control:
                 self._closed = True
                 return Batch([], self._close)
-            self._wake.clear()
             if not self._ready and not self._control and self._close is None:
-                self._parked = self._write_now is not None
-                if idle:
+                if idle:  # a writer started on demand ends; the next one starts on demand
                     self._parked = True
                     return None
+                self._wake.clear()
+                self._parked = self._write_now is not None
                 try:
                     await self._wake.wait()
                 finally:
