@@ -36,6 +36,10 @@ The lean read path (``cache/resp.py``) taken out::
 
     .venv/bin/python bench/query_rtt.py --quick --extra no-lean=bench.variants:without_lean_reads@P
 
+The event loop sleeping at once after each answer (``IDLE_POLL_US=0``)::
+
+    .venv/bin/python bench/query_rtt.py --quick --extra no-poll=bench.variants:without_idle_poll@P
+
 Client frames read by websockets' parser only (no ``server/ws_frames.py``)::
 
     .venv/bin/python bench/query_rtt.py --quick \
@@ -87,6 +91,15 @@ def with_deflate(redis_url: str, port: int) -> Any:
     from fullon_cache_api.settings import Settings
 
     return create_app(Settings(redis_url=redis_url, api_port=port, ws_per_message_deflate=True))
+
+
+def without_idle_poll(redis_url: str, port: int) -> Any:
+    """The product with ``IDLE_POLL_US=0``: the event loop sleeps as soon as it has nothing
+    to do, and the next query waits for the CPU to wake (``server/idle_poll.py``)."""
+    from fullon_cache_api.server.app import create_app
+    from fullon_cache_api.settings import Settings
+
+    return create_app(Settings(redis_url=redis_url, api_port=port, idle_poll_us=0))
 
 
 def websockets_framing(redis_url: str, port: int) -> Any:

@@ -190,6 +190,7 @@ def authenticate(request: Request, services: Services) -> Principal | Response:
 
 async def graphql_http(request: Request, services: Services) -> Response:
     settings = services.settings
+    services.touch()  # the loop polls while the query waits for Redis
     principal = authenticate(request, services)
     if isinstance(principal, Response):
         return principal
@@ -210,8 +211,10 @@ async def graphql_http(request: Request, services: Services) -> Response:
         answers = await asyncio.gather(
             *(_operation(request, services, principal.scopes, item) for item in params)
         )
+        services.touch()
         return json_response([payload for payload, _status, _headers in answers])
     payload, status, headers = await _operation(request, services, principal.scopes, params)
+    services.touch()
     return json_response(payload, status=status, headers=headers)
 
 

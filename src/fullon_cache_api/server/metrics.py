@@ -148,6 +148,11 @@ class _StateCollector(Collector):
             "Queries refused with RATE_LIMITED after waiting",
             admission["refused"],
         )
+        yield _counter(
+            "idle_poll_seconds",
+            "Seconds the event loop polled instead of sleeping after answers (IDLE_POLL_US)",
+            stats["idle_polled_s"],
+        )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -108,6 +108,7 @@ async def run_operation(
         else:
             result = await executor.execute(prepared, variables, context=services.context(scopes))
             outbox.result(lane, dumps(result).decode())
+            services.touch()
     except RequestError as error:
         outbox.finish(lane, error.errors)
     except Exception:

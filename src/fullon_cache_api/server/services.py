@@ -19,6 +19,7 @@ from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import ConnectionLimiter
 from fullon_cache_api.server.delivery import DeliveryRunner
 from fullon_cache_api.server.execution import Executor
+from fullon_cache_api.server.idle_poll import IdlePoll
 from fullon_cache_api.server.keyring import KeyRing, Principal
 from fullon_cache_api.server.loop_lag import watch_lag
 from fullon_cache_api.server.metrics import Metrics
@@ -67,6 +68,7 @@ class Services:
     keyring: KeyRing
     limiter: ConnectionLimiter
     metrics: Metrics
+    idle_poll: IdlePoll | None = None  # IDLE_POLL_US; None when 0
     connections: set[Connection] = field(default_factory=set)
     reservations: dict[str, HttpStream] = field(default_factory=dict)  # SSE, by token
     dropped: int = 0  # subscriptions ended as SLOW_CONSUMER
@@ -82,6 +84,12 @@ class Services:
             scopes=scopes,
             timer=self.metrics,
         )
+
+    def touch(self) -> None:
+        """A client was just served or just sent something: the loop polls for what comes
+        next instead of sleeping, for ``IDLE_POLL_US`` (:mod:`server.idle_poll`)."""
+        if self.idle_poll is not None:
+            self.idle_poll.touch()
 
     def background(self, task: asyncio.Task[None]) -> None:
         """A task that lives as long as the services (cancelled at shutdown)."""
@@ -135,6 +143,7 @@ class Services:
             "delivery": self.runner.stats(),
             "live": self.live.stats(),
             "admission": self.executor.budget.stats(),
+            "idle_polled_s": self.idle_poll.polled_s if self.idle_poll is not None else 0.0,
         }
 
 
@@ -162,6 +171,11 @@ async def build_services(settings: Settings, schema: strawberry.Schema) -> Servi
         keyring=KeyRing(settings),
         limiter=ConnectionLimiter(settings),
         metrics=metrics,
+        idle_poll=(
+            IdlePoll(asyncio.get_running_loop(), settings.idle_poll_us / 1e6)
+            if settings.idle_poll_us
+            else None
+        ),
     )
     metrics.report(services.stats)
     services.background(asyncio.create_task(watch_lag(metrics.loop_lag.observe), name="loop-lag"))

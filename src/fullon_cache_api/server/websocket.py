@@ -228,6 +228,7 @@ class GraphQLWebSocket(OperationHost):
         more is read)."""
         if self.closing:
             return False
+        self.services.touch()
         bucket = self._bucket
         if bucket is not None and not bucket.take():
             self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
