@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +16,7 @@ from fullon_cache_api.simulator import CacheWriter
 from support.server import RunningServer, make_settings, running_server
 from support.ws import raw_ws
 
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 TRANSPORT = "graphql-transport-ws"
 TICKER = 'subscription { ticker(exchange: "binance", symbol: "BTC/USDT") { price } }'
 
@@ -115,3 +118,19 @@ async def test_redis_errors_are_counted(redis_url: str) -> None:
             metrics = await scrape(server)
             assert value(metrics, "fullon_cache_api_redis_errors_total") >= 1
             private.start()
+
+
+async def test_the_readme_lists_every_metric_the_server_exports(redis_url: str) -> None:
+    """README's metrics table and ``/metrics`` name the same families (a counter as its
+    ``_total`` sample, an info as its ``_info`` sample)."""
+    section = README.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(fullon_cache_api_[a-z_]+)` \|", section, re.MULTILINE))
+    async with running_server(make_settings(redis_url)) as server:
+        response = await server.http.get("/metrics")
+    suffix = {"counter": "_total", "info": "_info"}
+    exported = {
+        family.name + suffix.get(family.type, "")
+        for family in text_string_to_metric_families(response.text)
+        if not family.name.endswith("_created")  # the client library's creation stamps
+    }
+    assert exported == documented

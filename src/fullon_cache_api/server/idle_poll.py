@@ -5,7 +5,7 @@ hundred or two microseconds later. When the event loop has nothing left to do af
 answer it sleeps in ``epoll_wait``, and the CPU it ran on goes idle; the next query then
 waits for that CPU to wake. On virtual machines, where most servers run, an idle vCPU
 halts, and waking it costs a VM exit and re-entry: on the 2-vCPU machines the benchmarks
-run on, about 70 µs of a 240 µs query round trip (BENCHMARKS.md, "Idle polling").
+run on, 80-90 µs of a 260-300 µs query round trip (BENCHMARKS.md, "Idle polling").
 
 :class:`IdlePoll` keeps the loop from sleeping for ``IDLE_POLL_US`` after each
 :meth:`~IdlePoll.touch` (a query answered, a client message read): it keeps one callback
