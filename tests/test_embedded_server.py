@@ -162,6 +162,12 @@ async def test_settings_from_the_environment_and_arguments(
             server.url, '{ trades(exchange: "binance", symbol: "BTC/USDT") { tradeId } }'
         )
         assert body["data"] == {"trades": [{"tradeId": "50002"}]}  # the newest 1
+    # The host program's loop polls after answers unless told not to (README).
+    async with CacheWebSocketServer(redis_url=redis_url, port=0) as server:
+        assert server.app.state.services.idle_poll is not None
+    async with CacheWebSocketServer(redis_url=redis_url, port=0, idle_poll_us=0) as server:
+        assert server.app.state.services.idle_poll is None
+        assert (await graphql(server.url, "{ exchanges }"))["data"]["exchanges"]
 
 
 async def test_a_port_in_use_is_an_error(redis_url: str, clean_env: pytest.MonkeyPatch) -> None:
