@@ -5,7 +5,8 @@ hundred or two microseconds later. When the event loop has nothing left to do af
 answer it sleeps in ``epoll_wait``, and the CPU it ran on goes idle; the next query then
 waits for that CPU to wake. On virtual machines, where most servers run, an idle vCPU
 halts, and waking it costs a VM exit and re-entry: on the 2-vCPU machines the benchmarks
-run on, 80-90 µs of a 260-300 µs query round trip (BENCHMARKS.md, "Idle polling").
+run on, 80-90 µs of a 260-300 µs query round trip in quiet runs (BENCHMARKS.md, "Idle
+polling").
 
 :class:`IdlePoll` keeps the loop from sleeping for ``IDLE_POLL_US`` after each
 :meth:`~IdlePoll.touch` (a query answered, a client message read): it keeps one callback
@@ -21,8 +22,8 @@ default (``--idle-poll-time-us``); set ``IDLE_POLL_US=0`` where CPU is scarce or
 overcommitted.
 
 Written here rather than taken from a library: none offers it for asyncio, and the
-kernel's own busy polling (``SO_BUSY_POLL``, epoll's ``EPIOCSPARAMS``) serves network
-devices with NAPI, not the loopback or a container's virtual interfaces.
+kernel's own busy polling (``SO_BUSY_POLL``, epoll's ``EPIOCSPARAMS``) polls a network
+device's NAPI queue, which the loopback does not have, and must be set up per socket.
 """
 
 from __future__ import annotations
