@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 import uvloop
 
-from fullon_cache_api.server.idle_poll import IdlePoll
+from fullon_cache_api.server.idle_poll import ClientPace, IdlePoll
 from fullon_cache_api.simulator import CacheWriter
 from support.live import wait_until
 from support.server import make_settings, running_server
@@ -172,6 +172,59 @@ async def test_the_server_polls_after_queries_and_messages(
         assert value(metrics, "fullon_cache_api_idle_poll_seconds_total") == pytest.approx(
             poll.polled_s
         )
+
+
+def test_client_pace_follows_the_gap_after_each_answer() -> None:
+    pace = ClientPace()
+    window = 0.001
+    assert pace.answered(10.0)  # the first answer on a connection polls
+    pace.message(10.0005, window)  # back within the window
+    assert pace.answered(10.001)
+    pace.message(10.5, window)  # half a second later: not worth polling for
+    assert not pace.answered(10.501)
+    # Back after 1.8 ms: more than the window, but it was not polled for (its CPU had to
+    # wake), so within twice the window still counts as prompt.
+    pace.message(10.5028, window)
+    pace.message(10.9, window)  # a second message after one answer does not count
+    assert pace.answered(10.901)
+    pace.message(10.9031, window)  # 2.1 ms: past twice the window
+    assert not pace.answered(10.904)
+
+
+async def test_a_websocket_client_is_polled_for_only_while_it_comes_back_in_time(
+    redis_url: str, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each message read starts polling; an answer does only when the client's last
+    message came soon (within twice the window) after the answer before it."""
+    await CacheWriter(redis_client).set_ticker(
+        {"symbol": "BTC/USDT", "exchange": "binance", "price": 101.5, "time": time.time()}
+    )
+    touches = 0
+    touch = IdlePoll.touch
+
+    def counted(self: IdlePoll) -> None:
+        nonlocal touches
+        touches += 1
+        touch(self)
+
+    window_us = 50_000  # 50 ms: a test client on a busy machine is back well within it
+    settings = make_settings(redis_url, idle_poll_us=window_us)
+    async with running_server(settings) as server, raw_ws(server.ws_url) as ws:
+        await ws.init()
+        monkeypatch.setattr(IdlePoll, "touch", counted)
+
+        async def query(op_id: str) -> int:
+            before = touches
+            payload = await ws.query(f"query {TICKER}", id=op_id)
+            assert payload["data"]["ticker"]["price"] == 101.5
+            return touches - before
+
+        # connection_init was answered with an ack, not a query result: still prompt.
+        assert await query("1") == 2  # read, and the first answer
+        assert await query("2") == 2  # back at once: read and answer
+        await asyncio.sleep(6 * window_us / 1e6)  # a slow client now
+        assert await query("3") == 1  # read only: it came back late
+        assert await query("4") == 2  # back at once again
 
 
 async def test_idle_poll_us_zero_turns_it_off(redis_url: str) -> None:

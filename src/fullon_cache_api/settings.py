@@ -105,9 +105,9 @@ class Settings(BaseSettings):
     slow_consumer_s: float = Field(default=10.0, gt=0)
     outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     gc_freeze: bool = True
-    # After answering a query or reading a client message, the event loop polls instead of
-    # sleeping for this long, so the next query does not wait for an idle CPU to wake
-    # (server/idle_poll.py). 0: off.
+    # After reading a client message, and after answering a client that comes back promptly,
+    # the event loop polls instead of sleeping for this long, so the next query does not
+    # wait for an idle CPU to wake (server/idle_poll.py). 0: off.
     idle_poll_us: int = Field(default=200, ge=0, le=100_000)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     process_stale_seconds: float = Field(default=120.0, gt=30)

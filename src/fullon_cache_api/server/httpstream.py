@@ -192,7 +192,13 @@ class HttpStream(OperationHost):
     async def _run(self, op_id: str, lane: Lane, payload: dict[str, Any]) -> None:
         try:
             await run_operation(
-                self.services, self.outbox, lane, payload, self.scopes, self.scope_key
+                self.services,
+                self.outbox,
+                lane,
+                payload,
+                self.scopes,
+                self.scope_key,
+                on_answer=self.services.touch,  # idle polling (server/idle_poll.py)
             )
         finally:
             entry = self.operations.get(op_id)

@@ -9,17 +9,21 @@ run on, 80-90 µs of a 260-300 µs query round trip in quiet runs (BENCHMARKS.md
 polling").
 
 :class:`IdlePoll` keeps the loop from sleeping for ``IDLE_POLL_US`` after each
-:meth:`~IdlePoll.touch` (a query answered, a client message read): it keeps one callback
+:meth:`~IdlePoll.touch` (a client message read, a query answered): it keeps one callback
 of its own scheduled, so each turn of the loop polls its sockets without blocking
 (``epoll_wait`` with a zero timeout, in uvloop as in asyncio's own loop) and whatever
 arrives is handled in the same turn. Nothing else waits for it: the other callbacks and
 I/O of a turn run as they would, and timers stay on time. Once the window passes with no
 touch, the callback stops and the loop sleeps as before. So an idle server costs nothing,
 and a busy one was not sleeping anyway; the price is CPU in between, at most the window
-after each answer (a server answering a query every millisecond spends up to 20% of a
-core more with the default 200 µs). Seastar's reactor polls the same way, for 200 µs by
-default (``--idle-poll-time-us``); set ``IDLE_POLL_US=0`` where CPU is scarce or
-overcommitted.
+after each touch. Seastar's reactor polls the same way, for 200 µs by default
+(``--idle-poll-time-us``); set ``IDLE_POLL_US=0`` where CPU is scarce or overcommitted.
+
+Polling after an answer pays only if the client comes back within the window. A
+WebSocket keeps a :class:`ClientPace`: after an answer the loop polls only if that
+client's previous message came soon after the answer before it (the first answer on a
+connection polls). A bot querying back to back gets it; a dashboard that
+queries once a second costs at most one window per query, for reading its message.
 
 Written here rather than taken from a library: none offers it for asyncio, and the
 kernel's own busy polling (``SO_BUSY_POLL``, epoll's ``EPIOCSPARAMS``) polls a network
@@ -50,6 +54,20 @@ class IdlePoll:
     def polling(self) -> bool:
         return self._started is not None
 
+    @property
+    def window_s(self) -> float:
+        return self._window
+
+    def message_read(self, pace: ClientPace) -> None:
+        """A client's message was read: poll while it is handled (its Redis round trip)."""
+        pace.message(self._clock(), self._window)
+        self.touch()
+
+    def answered(self, pace: ClientPace) -> None:
+        """A client was answered: poll for its next message if it tends to come in time."""
+        if pace.answered(self._clock()):
+            self.touch()
+
     def touch(self) -> None:
         """More input is likely soon: poll until ``window_s`` from now."""
         if self._started is not None:
@@ -73,4 +91,27 @@ class IdlePoll:
         self._started = None
 
 
-__all__ = ["IdlePoll"]
+class ClientPace:
+    """Whether one client sends its next message soon enough after an answer to poll for
+    it: the gap from the last answer to the message after it, measured each time, within
+    twice the window. Twice, because a gap after an answer the loop did not poll for
+    includes the CPU's wake-up: a prompt client must not look slow for want of polling."""
+
+    __slots__ = ("_answered_at", "prompt")
+
+    def __init__(self) -> None:
+        self._answered_at: float | None = None
+        self.prompt = True  # until a gap says otherwise
+
+    def message(self, now: float, window_s: float) -> None:
+        if self._answered_at is not None:  # the first message since the last answer
+            self.prompt = now - self._answered_at <= 2 * window_s
+            self._answered_at = None
+
+    def answered(self, now: float) -> bool:
+        """Note the answer; whether to poll for the client's next message."""
+        self._answered_at = now
+        return self.prompt
+
+
+__all__ = ["ClientPace", "IdlePoll"]

@@ -74,8 +74,10 @@ async def run_operation(
     scopes: frozenset[str],
     scope_key: str,
     on_done: Callable[[], None] | None = None,
+    on_answer: Callable[[], None] | None = None,
 ) -> None:
-    """Run one operation to its end; ``on_done`` is called last, however it ends."""
+    """Run one operation to its end; ``on_done`` is called last, however it ends, and
+    ``on_answer`` once a query's result is handed to the outbox."""
     executor = services.executor
     try:
         variables = payload.get("variables")
@@ -108,7 +110,8 @@ async def run_operation(
         else:
             result = await executor.execute(prepared, variables, context=services.context(scopes))
             outbox.result(lane, dumps(result).decode())
-            services.touch()
+            if on_answer is not None:
+                on_answer()
     except RequestError as error:
         outbox.finish(lane, error.errors)
     except Exception:

@@ -31,6 +31,7 @@ from fullon_cache_api.auth import ALL_SCOPES
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import TokenBucket
+from fullon_cache_api.server.idle_poll import ClientPace
 from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
 from fullon_cache_api.server.operation import OperationHost, run_operation
 from fullon_cache_api.server.outbox import Lane
@@ -72,6 +73,7 @@ class GraphQLWebSocket(OperationHost):
         self._timer: asyncio.TimerHandle | None = None
         self._pushed = False  # the socket delivers messages to _on_message (Socket.listen)
         self._writer: asyncio.Task[None] | None = None
+        self._pace = ClientPace()  # whether the client's next query comes within IDLE_POLL_US
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -228,7 +230,9 @@ class GraphQLWebSocket(OperationHost):
         more is read)."""
         if self.closing:
             return False
-        self.services.touch()
+        poll = self.services.idle_poll
+        if poll is not None:
+            poll.message_read(self._pace)
         bucket = self._bucket
         if bucket is not None and not bucket.take():
             self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
@@ -330,7 +334,14 @@ class GraphQLWebSocket(OperationHost):
         ended = functools.partial(self._ended, op_id, lane)
         task = asyncio.create_task(
             run_operation(
-                self.services, self.outbox, lane, payload, self.scopes, self.scope_key, ended
+                self.services,
+                self.outbox,
+                lane,
+                payload,
+                self.scopes,
+                self.scope_key,
+                ended,
+                self._answered,
             )
         )
         self.operations[op_id] = (task, lane)
@@ -344,6 +355,11 @@ class GraphQLWebSocket(OperationHost):
             task, lane = entry
             task.cancel()
             self.outbox.drop(lane)
+
+    def _answered(self) -> None:
+        poll = self.services.idle_poll
+        if poll is not None:
+            poll.answered(self._pace)
 
     def _ended(self, op_id: str, lane: Lane) -> None:
         entry = self.operations.get(op_id)
