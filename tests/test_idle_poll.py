@@ -3,8 +3,9 @@ only (``server/idle_poll.py``).
 
 The loop's own selector is recorded (asyncio's loop) to show it polls (zero timeouts) for the
 window and sleeps (a real timeout) after it; under uvloop, the process's CPU time shows the
-polling stops; and a real server starts it on queries and messages, reports it in
-``/metrics``, and does without it at ``IDLE_POLL_US=0``.
+polling stops; a WebSocket's answers start it only while its client comes back in time;
+and a real server starts it on operations and answers, reports it in ``/metrics``, and
+does without it at ``IDLE_POLL_US=0``.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def test_on_uvloop_polling_uses_cpu_only_in_its_window() -> None:
     assert idle_cpu < 0.05  # and then slept: no runaway polling
 
 
-async def test_the_server_polls_after_queries_and_messages(
+async def test_the_server_polls_after_operations_and_answers(
     redis_url: str, redis_client: aioredis.Redis
 ) -> None:
     await CacheWriter(redis_client).set_ticker(
@@ -178,24 +179,25 @@ def test_client_pace_follows_the_gap_after_each_answer() -> None:
     pace = ClientPace()
     window = 0.001
     assert pace.answered(10.0)  # the first answer on a connection polls
-    pace.message(10.0005, window)  # back within the window
+    pace.operation(10.0005, window)  # back within the window
     assert pace.answered(10.001)
-    pace.message(10.5, window)  # half a second later: not worth polling for
+    pace.operation(10.5, window)  # half a second later: not worth polling for
     assert not pace.answered(10.501)
     # Back after 1.8 ms: more than the window, but it was not polled for (its CPU had to
     # wake), so within twice the window still counts as prompt.
-    pace.message(10.5028, window)
-    pace.message(10.9, window)  # a second message after one answer does not count
+    pace.operation(10.5028, window)
+    pace.operation(10.9, window)  # a second operation after one answer does not count
     assert pace.answered(10.901)
-    pace.message(10.9031, window)  # 2.1 ms: past twice the window
+    pace.operation(10.9031, window)  # 2.1 ms: past twice the window
     assert not pace.answered(10.904)
 
 
 async def test_a_websocket_client_is_polled_for_only_while_it_comes_back_in_time(
     redis_url: str, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each message read starts polling; an answer does only when the client's last
-    message came soon (within twice the window) after the answer before it."""
+    """Each operation read starts polling; an answer does only when the client's last
+    operation came soon (within twice the window) after the answer before it. Pings and
+    pongs start nothing."""
     await CacheWriter(redis_client).set_ticker(
         {"symbol": "BTC/USDT", "exchange": "binance", "price": 101.5, "time": time.time()}
     )
@@ -225,6 +227,12 @@ async def test_a_websocket_client_is_polled_for_only_while_it_comes_back_in_time
         await asyncio.sleep(6 * window_us / 1e6)  # a slow client now
         assert await query("3") == 1  # read only: it came back late
         assert await query("4") == 2  # back at once again
+        before = touches
+        await ws.send({"type": "ping"})
+        assert (await ws.recv(keepalive=True))["type"] == "pong"
+        await ws.send({"type": "pong"})
+        assert await query("5") == 2  # the ping and the pong started no polling
+        assert touches - before == 2
 
 
 async def test_idle_poll_us_zero_turns_it_off(redis_url: str) -> None:

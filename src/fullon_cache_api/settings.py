@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     slow_consumer_s: float = Field(default=10.0, gt=0)
     outbox_max_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     gc_freeze: bool = True
-    # After reading a client message, and after answering a client that comes back promptly,
+    # After reading a client's operation, and after answering a client that comes back promptly,
     # the event loop polls instead of sleeping for this long, so the next query does not
     # wait for an idle CPU to wake (server/idle_poll.py). 0: off.
     idle_poll_us: int = Field(default=200, ge=0, le=100_000)

@@ -9,7 +9,7 @@ run on, 80-90 µs of a 260-300 µs query round trip in quiet runs (BENCHMARKS.md
 polling").
 
 :class:`IdlePoll` keeps the loop from sleeping for ``IDLE_POLL_US`` after each
-:meth:`~IdlePoll.touch` (a client message read, a query answered): it keeps one callback
+:meth:`~IdlePoll.touch` (a client's operation read, a query answered): it keeps one callback
 of its own scheduled, so each turn of the loop polls its sockets without blocking
 (``epoll_wait`` with a zero timeout, in uvloop as in asyncio's own loop) and whatever
 arrives is handled in the same turn. Nothing else waits for it: the other callbacks and
@@ -21,9 +21,9 @@ after each touch. Seastar's reactor polls the same way, for 200 µs by default
 
 Polling after an answer pays only if the client comes back within the window. A
 WebSocket keeps a :class:`ClientPace`: after an answer the loop polls only if that
-client's previous message came soon after the answer before it (the first answer on a
-connection polls). A bot querying back to back gets it; a dashboard that
-queries once a second costs at most one window per query, for reading its message.
+client's previous operation came soon after the answer before it (the first answer on a
+connection polls). A bot querying back to back gets it; a dashboard that queries once a
+second costs one window per query, while its query runs.
 
 Written here rather than taken from a library: none offers it for asyncio, and the
 kernel's own busy polling (``SO_BUSY_POLL``, epoll's ``EPIOCSPARAMS``) polls a network
@@ -58,9 +58,11 @@ class IdlePoll:
     def window_s(self) -> float:
         return self._window
 
-    def message_read(self, pace: ClientPace) -> None:
-        """A client's message was read: poll while it is handled (its Redis round trip)."""
-        pace.message(self._clock(), self._window)
+    def operation_read(self, pace: ClientPace) -> None:
+        """A client's operation was read: poll while it runs (its Redis round trip). Only
+        operations count: a keep-alive pong from each of thousands of idle connections
+        would otherwise keep the loop polling for nothing."""
+        pace.operation(self._clock(), self._window)
         self.touch()
 
     def answered(self, pace: ClientPace) -> None:
@@ -92,8 +94,8 @@ class IdlePoll:
 
 
 class ClientPace:
-    """Whether one client sends its next message soon enough after an answer to poll for
-    it: the gap from the last answer to the message after it, measured each time, within
+    """Whether one client sends its next operation soon enough after an answer to poll for
+    it: the gap from the last answer to the operation after it, measured each time, within
     twice the window. Twice, because a gap after an answer the loop did not poll for
     includes the CPU's wake-up: a prompt client must not look slow for want of polling."""
 
@@ -103,8 +105,8 @@ class ClientPace:
         self._answered_at: float | None = None
         self.prompt = True  # until a gap says otherwise
 
-    def message(self, now: float, window_s: float) -> None:
-        if self._answered_at is not None:  # the first message since the last answer
+    def operation(self, now: float, window_s: float) -> None:
+        if self._answered_at is not None:  # the first operation since the last answer
             self.prompt = now - self._answered_at <= 2 * window_s
             self._answered_at = None
 

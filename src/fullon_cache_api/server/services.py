@@ -86,8 +86,9 @@ class Services:
         )
 
     def touch(self) -> None:
-        """A client was just served or just sent something: the loop polls for what comes
-        next instead of sleeping, for ``IDLE_POLL_US`` (:mod:`server.idle_poll`)."""
+        """An HTTP client was just answered, or its query is waiting for Redis: the loop
+        polls instead of sleeping, for ``IDLE_POLL_US`` (:mod:`server.idle_poll`; a
+        WebSocket goes by its client's pace instead)."""
         if self.idle_poll is not None:
             self.idle_poll.touch()
 

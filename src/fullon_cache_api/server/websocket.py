@@ -230,9 +230,6 @@ class GraphQLWebSocket(OperationHost):
         more is read)."""
         if self.closing:
             return False
-        poll = self.services.idle_poll
-        if poll is not None:
-            poll.message_read(self._pace)
         bucket = self._bucket
         if bucket is not None and not bucket.take():
             self.close(wire.TOO_MANY_MESSAGES, "Too many messages")
@@ -329,6 +326,9 @@ class GraphQLWebSocket(OperationHost):
             self.outbox.finish(lane, [error_dict(message_text, ErrorCode.RATE_LIMITED)])
             return
         self.operation_count += 1
+        poll = self.services.idle_poll
+        if poll is not None:  # the loop polls while the operation waits for Redis
+            poll.operation_read(self._pace)
         # The operation itself is the task (no wrapper coroutine: a subscription's task
         # lives as long as it does, and each frame it holds costs memory).
         ended = functools.partial(self._ended, op_id, lane)
