@@ -54,10 +54,6 @@ class IdlePoll:
     def polling(self) -> bool:
         return self._started is not None
 
-    @property
-    def window_s(self) -> float:
-        return self._window
-
     def operation_read(self, pace: ClientPace) -> None:
         """A client's operation was read: poll while it runs (its Redis round trip). Only
         operations count: a keep-alive pong from each of thousands of idle connections
@@ -66,7 +62,7 @@ class IdlePoll:
         self.touch()
 
     def answered(self, pace: ClientPace) -> None:
-        """A client was answered: poll for its next message if it tends to come in time."""
+        """A client was answered: poll for its next operation if it tends to come in time."""
         if pace.answered(self._clock()):
             self.touch()
 
@@ -111,7 +107,7 @@ class ClientPace:
             self._answered_at = None
 
     def answered(self, now: float) -> bool:
-        """Note the answer; whether to poll for the client's next message."""
+        """Note the answer; whether to poll for the client's next operation."""
         self._answered_at = now
         return self.prompt
 
