@@ -55,7 +55,7 @@ PAUSE_S = 1.6
 def create_app(redis_url: str, port: int) -> Any:
     """The product with the probes installed (served by ``bench._common`` in the child)."""
     from fullon_cache_api.cache import resp
-    from fullon_cache_api.server import outbox, websocket, ws_protocol
+    from fullon_cache_api.server import operation, outbox, websocket, ws_protocol
     from fullon_cache_api.server.app import create_app as product
     from fullon_cache_api.settings import Settings
 
@@ -88,13 +88,13 @@ def create_app(redis_url: str, port: int) -> Any:
         return make_task(coroutine, **kwargs)
 
     websocket.asyncio.create_task = task_made  # type: ignore[attr-defined]
-    run = websocket.run_operation
+    run = operation.run_operation
 
     async def task_runs(*args: Any, **kwargs: Any) -> Any:
         stamps["runs"] = clock()
         return await run(*args, **kwargs)
 
-    websocket.run_operation = task_runs  # type: ignore[assignment]
+    operation.run_operation = task_runs  # type: ignore[assignment]  # OperationHost.run's
     send = resp.RespProtocol.send
 
     def command_written(self: Any, *args: Any, **kwargs: Any) -> Any:

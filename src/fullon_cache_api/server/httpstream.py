@@ -40,7 +40,7 @@ from starlette.types import Message, Receive, Scope, Send
 from fullon_cache_api.errors import ErrorCode, error_dict
 from fullon_cache_api.server import wire
 from fullon_cache_api.server.keyring import Principal
-from fullon_cache_api.server.operation import OperationHost, run_operation
+from fullon_cache_api.server.operation import OperationHost
 from fullon_cache_api.server.outbox import Framing, Lane
 from fullon_cache_api.subscriptions.flag import Flag
 
@@ -191,15 +191,8 @@ class HttpStream(OperationHost):
 
     async def _run(self, op_id: str, lane: Lane, payload: dict[str, Any]) -> None:
         try:
-            await run_operation(
-                self.services,
-                self.outbox,
-                lane,
-                payload,
-                self.scopes,
-                self.scope_key,
-                on_answer=self.services.touch,  # idle polling (server/idle_poll.py)
-            )
+            # Idle polling after its answer (server/idle_poll.py).
+            await self.run(lane, payload, on_answer=self.services.touch)
         finally:
             entry = self.operations.get(op_id)
             if entry is not None and entry[1] is lane:

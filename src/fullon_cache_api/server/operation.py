@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
@@ -30,6 +30,9 @@ class OperationHost:
     """What a WebSocket and an HTTP stream share: the operations running on the connection
     (id → task and lane) and the outbox they write to, which ends a slow subscription's
     operation and closes a connection too far behind."""
+
+    scopes: frozenset[str]  # the caller's, set by the host
+    scope_key: str
 
     def __init__(
         self,
@@ -53,6 +56,25 @@ class OperationHost:
 
     def close(self, code: int, reason: str = "") -> None:
         raise NotImplementedError
+
+    def run(
+        self,
+        lane: Lane,
+        payload: dict[str, Any],
+        on_done: Callable[[], None] | None = None,
+        on_answer: Callable[[], None] | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        """:func:`run_operation` for this connection, with its caller's scopes."""
+        return run_operation(
+            self.services,
+            self.outbox,
+            lane,
+            payload,
+            self.scopes,
+            self.scope_key,
+            on_done,
+            on_answer,
+        )
 
     def _slow(self, lane: Lane) -> None:
         """The outbox ended a subscription as a slow consumer: stop its operation."""

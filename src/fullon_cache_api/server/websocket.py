@@ -33,7 +33,7 @@ from fullon_cache_api.server import wire
 from fullon_cache_api.server.abuse import TokenBucket
 from fullon_cache_api.server.idle_poll import ClientPace
 from fullon_cache_api.server.keyring import Principal, bearer_token, init_authorization
-from fullon_cache_api.server.operation import OperationHost, run_operation
+from fullon_cache_api.server.operation import OperationHost
 from fullon_cache_api.server.outbox import Lane
 from fullon_cache_api.server.socket import Socket, SocketClosed
 from fullon_cache_api.subscriptions.flag import Flag
@@ -332,18 +332,7 @@ class GraphQLWebSocket(OperationHost):
         # The operation itself is the task (no wrapper coroutine: a subscription's task
         # lives as long as it does, and each frame it holds costs memory).
         ended = functools.partial(self._ended, op_id, lane)
-        task = asyncio.create_task(
-            run_operation(
-                self.services,
-                self.outbox,
-                lane,
-                payload,
-                self.scopes,
-                self.scope_key,
-                ended,
-                self._answered,
-            )
-        )
+        task = asyncio.create_task(self.run(lane, payload, ended, self._answered))
         self.operations[op_id] = (task, lane)
 
     def _on_complete(self, op_id: Any) -> None:
